@@ -1,0 +1,1 @@
+"""HTTP only: routes, content negotiation, request context. Calls the store and the engines."""

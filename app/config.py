@@ -1,0 +1,24 @@
+"""Settings, from the environment (prefix PHM_) or arguments. The one place config is read."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PHM_", env_file=".env", extra="ignore")
+
+    # sqlite+aiosqlite:///path (embedded default) or postgresql+asyncpg://user@host:port/db
+    database_url: str = "sqlite+aiosqlite:///./var/phm.db"
+    # Public base URL used in Location headers and Bundle links; derived from the request if empty.
+    base_url: str = ""
+    default_page_size: int = 20
+    max_page_size: int = 1000
+    max_body_bytes: int = 64 * 1024 * 1024
+    # Reject references to resources that do not exist on the server (HAPI's default).
+    enforce_referential_integrity: bool = True
+    # Apply pending migrations when the server starts.
+    auto_migrate: bool = True
+    # Connections per worker process.
+    pool_size: int = 10
+    log_level: str = "info"

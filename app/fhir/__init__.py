@@ -1,0 +1,4 @@
+"""The FHIR R4 wire model: definitions, validation, references, search-parameter registry.
+
+No database and no HTTP here.
+"""

@@ -1,0 +1,128 @@
+"""The search-parameter registry, built from the official R4 SearchParameter definitions.
+
+One registry serves indexing (which values to extract at write time), search (how to compile a
+query parameter) and the CapabilityStatement (what is supported), so the three cannot drift.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.fhir.definitions import resource_types, search_parameter_resources
+from app.fhir.paths import CompiledPath, Unsupported, compile_path, compile_relative
+
+log = logging.getLogger(__name__)
+
+# Parameters whose values live in the resource table itself, not in an index table.
+COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
+# Defined for every resource but not supported here (reported as unknown when used).
+UNSUPPORTED = frozenset({"_text", "_content", "_query", "_list", "_has_placeholder"})
+
+MODIFIERS: dict[str, tuple[str, ...]] = {
+    "token": ("missing", "not", "text", "in", "not-in", "of-type", "above", "below"),
+    "string": ("missing", "exact", "contains"),
+    "date": ("missing",),
+    "reference": ("missing", "identifier"),  # and ":Type"
+    "quantity": ("missing",),
+    "number": ("missing",),
+    "uri": ("missing", "below", "above"),
+    "composite": ("missing",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    type: str
+    path: CompiledPath
+
+
+@dataclass(slots=True)
+class SearchParam:
+    code: str
+    type: str  # token | string | date | reference | quantity | number | uri | composite | special
+    base: str
+    url: str
+    expression: str
+    path: CompiledPath | None
+    targets: tuple[str, ...] = ()
+    components: tuple[Component, ...] = ()
+    description: str = ""
+    comparators: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class Registry:
+    by_type: dict[str, dict[str, SearchParam]]
+    skipped: list[tuple[str, str, str]]
+
+    def params(self, res_type: str) -> dict[str, SearchParam]:
+        return self.by_type.get(res_type, {})
+
+    def get(self, res_type: str, code: str) -> SearchParam | None:
+        return self.by_type.get(res_type, {}).get(code)
+
+
+def _component_base(sp: dict[str, Any], base: str) -> tuple[str, str]:
+    """(type name, backbone prefix) at which a composite's components are evaluated."""
+    branches = [b.strip() for b in sp["expression"].split("|")]
+    mine = [b for b in branches if b == base or b.startswith(base + ".")]
+    root = mine[0] if mine else branches[0]
+    if root == base:
+        return base, ""
+    cp = compile_path(root, base)
+    plan = cp.plans[0]
+    if plan.type == "BackboneElement":
+        return base, ".".join(s[1] for s in plan.steps if s[0] == "get")
+    return plan.type, ""
+
+
+@functools.cache
+def registry() -> Registry:
+    raw = search_parameter_resources()
+    by_url = {sp["url"]: sp for sp in raw}
+    types = resource_types()
+    by_type: dict[str, dict[str, SearchParam]] = {t: {} for t in types}
+    skipped: list[tuple[str, str, str]] = []
+    for sp in raw:
+        code = sp["code"]
+        if code in UNSUPPORTED or sp["type"] == "special":
+            continue
+        bases = sp["base"]
+        if "Resource" in bases or "DomainResource" in bases:
+            bases = sorted(types)
+        for base in bases:
+            if base not in types:
+                continue
+            try:
+                path = None if code in COLUMN_PARAMS else compile_path(sp["expression"], base)
+                components: tuple[Component, ...] = ()
+                if sp["type"] == "composite":
+                    tname, prefix = _component_base(sp, base)
+                    components = tuple(
+                        Component(
+                            by_url[c["definition"]]["type"],
+                            compile_relative(c["expression"], tname, prefix),
+                        )
+                        for c in sp["component"]
+                    )
+            except (Unsupported, KeyError) as exc:
+                skipped.append((base, code, str(exc)))
+                continue
+            by_type[base][code] = SearchParam(
+                code=code,
+                type=sp["type"],
+                base=base,
+                url=sp["url"],
+                expression=sp.get("expression", ""),
+                path=path,
+                targets=tuple(sp.get("target", ())),
+                components=components,
+                description=sp.get("description", ""),
+                comparators=tuple(sp.get("comparator", ())),
+            )
+    for base, code, why in skipped:
+        log.info("search parameter %s:%s not indexed: %s", base, code, why)
+    return Registry(by_type, skipped)

@@ -1,0 +1,210 @@
+"""Validate incoming R4 JSON.
+
+fhir.resources' R4B models check structure, cardinality, choice types and primitive formats, but
+they are lax about JSON types (`"active": "yes"` passes) and ignore required code bindings
+(`"gender": "F"` passes), and they lack the 18 R4 types R4B removed (MedicinalProduct*, ...). A
+walker over the official R4 element definitions adds those checks, and is the whole structural
+validator for the types R4B lacks. Every problem becomes an `Issue` naming the element.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+from fhir.resources import R4B
+from pydantic import ValidationError
+
+from app.fhir.definitions import PRIMITIVES, Element, TypeDef, resource_types, type_definitions
+from app.fhir.errors import FhirError, Issue
+
+MAX_ISSUES = 25
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "boolean": (bool,),
+    "integer": (int,),
+    "positiveInt": (int,),
+    "unsignedInt": (int,),
+    "decimal": (int, float),
+}
+# Official R4 regexes for the primitives (http://hl7.org/fhir/R4/datatypes.html).
+_PATTERNS: dict[str, re.Pattern[str]] = {
+    k: re.compile(v)
+    for k, v in {
+        "id": r"[A-Za-z0-9\-\.]{1,64}",
+        "code": r"[^\s]+(\s[^\s]+)*",
+        "date": r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])"
+        r"(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?",
+        "dateTime": r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])"
+        r"(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)"
+        r"(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?",
+        "instant": r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-"
+        r"(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)"
+        r"(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))",
+        "time": r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?",
+    }.items()
+}
+
+
+@functools.cache
+def _r4b_model(res_type: str) -> Any:
+    try:
+        return R4B.get_fhir_model_class(res_type)
+    except KeyError:
+        return None
+
+
+def _loc_to_expression(res_type: str, loc: tuple[Any, ...]) -> str:
+    out = res_type
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("__root__", "resource_type"):
+            continue
+        else:
+            out += f".{part}"
+    return out
+
+
+class _Walker:
+    """Checks JSON types, required bindings, unknown elements and minimum cardinality."""
+
+    def __init__(self) -> None:
+        self.defs = type_definitions()
+        self.issues: list[Issue] = []
+
+    def add(self, expr: str, msg: str, code: str = "structure") -> None:
+        if len(self.issues) < MAX_ISSUES:
+            self.issues.append(Issue(code, msg, expression=[expr]))
+
+    def resource(self, obj: Any, loc: str) -> None:
+        if not isinstance(obj, dict):
+            self.add(loc, "a resource must be a JSON object")
+            return
+        rt = obj.get("resourceType")
+        if not isinstance(rt, str) or rt not in resource_types():
+            self.add(loc, f"unknown resourceType {rt!r}", "not-supported")
+            return
+        self.object(obj, self.defs[rt], "", loc if loc else rt, top=True)
+
+    def object(self, obj: dict[str, Any], td: TypeDef, prefix: str, loc: str, top: bool) -> None:
+        props = td.properties.get(prefix, {})
+        for key, value in obj.items():
+            if top and key == "resourceType":
+                continue
+            if key.startswith("_"):
+                el = props.get(key[1:])
+                if el is None or el.type not in PRIMITIVES:
+                    self.add(f"{loc}.{key}", f"unknown element '{key}'")
+                continue
+            el = props.get(key)
+            if el is None:
+                self.add(f"{loc}.{key}", f"unknown element '{key}' in {td.name}")
+                continue
+            if el.many:
+                if not isinstance(value, list) or not value:
+                    self.add(f"{loc}.{key}", f"'{key}' must be a non-empty JSON array")
+                    continue
+                for i, item in enumerate(value):
+                    if item is None and obj.get("_" + key):
+                        continue
+                    self.value(item, el, td, f"{loc}.{key}[{i}]")
+            elif isinstance(value, list):
+                self.add(f"{loc}.{key}", f"'{key}' takes a single value, not an array")
+            else:
+                self.value(value, el, td, f"{loc}.{key}")
+        for path, names in td.mandatory.get(prefix, ()):
+            if not any(n in obj or "_" + n in obj for n in names):
+                leaf = path.rpartition(".")[2].replace("[x]", "")
+                self.add(f"{loc}.{leaf}", f"missing required element '{leaf}'", "required")
+
+    def value(self, value: Any, el: Element, td: TypeDef, loc: str) -> None:
+        t = el.type
+        if t in PRIMITIVES:
+            want = _JSON_TYPES.get(t, (str,))
+            if not isinstance(value, want) or (t != "boolean" and isinstance(value, bool)):
+                self.add(loc, f"must be a JSON {_json_name(t)} ({t}), got {_show(value)}", "value")
+                return
+            pattern = _PATTERNS.get(t)
+            if pattern is not None and not pattern.fullmatch(value):
+                self.add(loc, f"{_show(value)} is not a valid {t}", "value")
+            elif el.required_codes is not None and value not in el.required_codes:
+                allowed = ", ".join(sorted(el.required_codes)[:12])
+                self.add(loc, f"{_show(value)} is not in the required value set ({allowed})",
+                         "code-invalid")
+            elif t in ("positiveInt",) and value < 1 or t == "unsignedInt" and value < 0:
+                self.add(loc, f"{value} is out of range for {t}", "value")
+            return
+        if not isinstance(value, dict):
+            self.add(loc, f"must be a JSON object ({t}), got {_show(value)}")
+            return
+        if t == "Resource":
+            self.resource(value, loc)
+        elif el.path in td.properties:  # a backbone element, defined inside this type
+            self.object(value, td, el.path, loc, top=False)
+        elif t in self.defs:
+            self.object(value, self.defs[t], "", loc, top=False)
+
+
+def _json_name(t: str) -> str:
+    return {"boolean": "boolean", "decimal": "number"}.get(
+        t, "integer" if t in _JSON_TYPES else "string"
+    )
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def validate_resource(obj: Any, expected_type: str | None = None) -> str:
+    """Validate one R4 resource (a parsed JSON object); return its type or raise a 4xx."""
+    if not isinstance(obj, dict):
+        raise FhirError.of(400, "structure", "the body must be a JSON object holding a resource")
+    rt = obj.get("resourceType")
+    if not isinstance(rt, str) or not rt:
+        raise FhirError.of(400, "required", "the resource has no resourceType", ["resourceType"])
+    if rt not in resource_types():
+        raise FhirError.of(
+            400, "not-supported", f"'{rt}' is not an R4 resource type", ["resourceType"]
+        )
+    if expected_type is not None and rt != expected_type:
+        raise FhirError.of(
+            400, "invalid",
+            f"the body holds a {rt} but the URL names {expected_type}", ["resourceType"],
+        )
+    issues = collect_issues(obj)
+    if issues:
+        raise FhirError(422, issues)
+    return rt
+
+
+def collect_issues(obj: dict[str, Any]) -> list[Issue]:
+    rt: str = obj["resourceType"]
+    walker = _Walker()
+    walker.resource(obj, rt)
+    if walker.issues:
+        return walker.issues
+    model = _r4b_model(rt)
+    if model is None:
+        return []
+    try:
+        model.model_validate(obj)
+    except ValidationError as exc:
+        return [
+            Issue(
+                "required" if "missing" in e["type"] else "structure" if "extra" in e["type"]
+                else "value",
+                _clean(e["msg"]),
+                expression=[_loc_to_expression(rt, e["loc"])],
+            )
+            for e in exc.errors()[:MAX_ISSUES]
+        ]
+    except (KeyError, TypeError, ValueError) as exc:  # the library's own defects on odd input
+        return [Issue("structure", f"the resource could not be read as R4: {exc}")]
+    return []
+
+
+def _clean(msg: str) -> str:
+    return " ".join(msg.replace("Value error, ", "").split())

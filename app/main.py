@@ -1,0 +1,80 @@
+"""The FastAPI application: routers, lifespan (database, migrations), errors as
+OperationOutcomes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from app import __version__
+from app.api import operations, rest, system
+from app.api.http import fhir_response
+from app.config import Settings
+from app.fhir.errors import FhirError, Issue, operation_outcome
+from app.store.db import create_database
+from app.store.migrate import upgrade
+
+log = logging.getLogger("app")
+
+_HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await upgrade(settings.database_url)
+        app.state.db = create_database(settings)
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="phm-fhir",
+        version=__version__,
+        description="FHIR R4 server for population health management (FHIR JSON; every error "
+        "is an OperationOutcome).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(FhirError)
+    async def fhir_error(_request: Request, exc: FhirError) -> Response:
+        return fhir_response(exc.outcome(), exc.status, exc.headers or None)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "processing")
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = "no such path on this FHIR server"
+        elif exc.status_code == 405:
+            detail = "this interaction is not supported on this path"
+        return fhir_response(operation_outcome([Issue(code, detail)]), exc.status_code,
+                             dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        msg = "; ".join(str(e.get("msg")) for e in exc.errors()[:5])
+        return fhir_response(operation_outcome([Issue("invalid", msg)]), 400)
+
+    @app.exception_handler(Exception)
+    async def server_error(_request: Request, exc: Exception) -> Response:
+        # No request content in the log: it may hold patient data.
+        log.error("internal error: %s", type(exc).__name__, exc_info=exc)
+        return fhir_response(operation_outcome([Issue(
+            "exception", "internal server error; the request was not applied")]), 500)
+
+    app.include_router(system.router)
+    app.include_router(operations.router)
+    app.include_router(rest.router)
+    return app

@@ -1,0 +1,1 @@
+"""Persistence: tables, versioning, indexing, search compiled to SQL, transactions."""

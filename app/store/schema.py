@@ -1,0 +1,165 @@
+"""Tables. One `resource` row per logical resource, one `resource_version` row per version (the
+JSON bytes served on reads), and one index table per search-parameter type.
+
+Every index row carries `res_type`, `param`, the owning resource's surrogate key `res_pk` and its
+compartment owner `patient_id`, so a search is one statement over these tables, population work
+selects patients straight from an index, and a future access-control predicate on `patient_id`
+applies everywhere.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Sequence,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+pk_seq = Sequence("resource_pk_seq", metadata=metadata)
+
+resource = Table(
+    "resource",
+    metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), pk_seq, primary_key=True),
+    Column("res_type", String(64), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("last_updated", BigInteger, nullable=False),  # epoch microseconds
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("patient_id", String(64)),
+    Index("ux_resource_type_id", "res_type", "id", unique=True),
+    Index("ix_resource_patient", "patient_id", "res_type"),
+    Index("ix_resource_type_updated", "res_type", "last_updated"),
+    Index("ix_resource_updated", "last_updated"),
+)
+
+resource_version = Table(
+    "resource_version",
+    metadata,
+    Column("res_pk", BigInteger, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("res_type", String(64), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("method", String(8), nullable=False),  # POST | PUT | PATCH | DELETE
+    Column("content", LargeBinary),  # NULL for a deletion
+    Index("ix_version_updated", "last_updated"),
+    Index("ix_version_type_updated", "res_type", "last_updated"),
+)
+
+# Serialises conditional creates/updates with the same criteria across processes (SQLite takes
+# its database write lock instead; PostgreSQL uses transaction advisory locks, this is unused).
+conditional_lock = Table(
+    "conditional_lock",
+    metadata,
+    Column("key", String(128), primary_key=True),
+)
+
+
+def _index_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ...]) -> Table:
+    t = Table(
+        name,
+        metadata,
+        Column("res_pk", BigInteger, nullable=False),
+        Column("res_type", String(64), nullable=False),
+        Column("param", String(64), nullable=False),
+        *columns,
+        Column("patient_id", String(64)),
+    )
+    Index(f"ix_{name}_pk", t.c.res_pk)
+    for i, cols in enumerate(indexes):
+        Index(f"ix_{name}_{i}", *(t.c[c] for c in cols))
+    return t
+
+
+idx_token = _index_table(
+    "idx_token",
+    Column("system", String(255)),
+    Column("code", String(255)),
+    indexes=(
+        ("res_type", "param", "code", "system", "res_pk"),
+        ("res_type", "param", "code", "patient_id"),
+    ),
+)
+idx_string = _index_table(
+    "idx_string",
+    Column("value", String(255), nullable=False),  # case- and accent-folded
+    Column("exact", Text, nullable=False),
+    indexes=(("res_type", "param", "value", "res_pk"),),
+)
+idx_date = _index_table(
+    "idx_date",
+    Column("low", BigInteger, nullable=False),
+    Column("high", BigInteger, nullable=False),
+    indexes=(("res_type", "param", "low", "high", "res_pk"), ("patient_id", "res_type", "param")),
+)
+idx_reference = _index_table(
+    "idx_reference",
+    Column("target_type", String(64)),
+    Column("target_id", String(64)),
+    Column("url", Text),  # absolute URL or canonical when not a local resource
+    indexes=(
+        ("res_type", "param", "target_id", "target_type", "res_pk"),
+        ("target_type", "target_id"),
+        ("res_type", "param", "url"),
+    ),
+)
+idx_quantity = _index_table(
+    "idx_quantity",
+    Column("value", Double, nullable=False),
+    Column("system", String(255)),
+    Column("code", String(255)),
+    Column("unit", String(255)),
+    indexes=(("res_type", "param", "code", "value", "res_pk"),),
+)
+idx_number = _index_table(
+    "idx_number",
+    Column("value", Double, nullable=False),
+    indexes=(("res_type", "param", "value", "res_pk"),),
+)
+idx_uri = _index_table(
+    "idx_uri",
+    Column("value", Text, nullable=False),
+    indexes=(("res_type", "param", "value"),),
+)
+idx_composite = _index_table(
+    "idx_composite",
+    Column("system1", String(255)),
+    Column("code1", String(255)),
+    Column("system2", String(255)),  # token / quantity system
+    Column("code2", String(255)),  # token / quantity code / string / reference
+    Column("num2", Double),  # quantity / number
+    Column("low2", BigInteger),  # date
+    Column("high2", BigInteger),
+    indexes=(("res_type", "param", "code1", "res_pk"),),
+)
+
+INDEX_TABLES: dict[str, Table] = {
+    "token": idx_token,
+    "string": idx_string,
+    "date": idx_date,
+    "reference": idx_reference,
+    "quantity": idx_quantity,
+    "number": idx_number,
+    "uri": idx_uri,
+    "composite": idx_composite,
+}
+
+# Work queue of patients whose compartment changed (read by the stratification engine).
+patient_dirty = Table(
+    "patient_dirty",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("marked_at", BigInteger, nullable=False),
+)

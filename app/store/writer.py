@@ -1,0 +1,155 @@
+"""Batched writes: resource rows, versions and search-index rows in a handful of statements.
+
+Writes are never one SQL round trip per index row: a flush allocates primary keys in one
+statement, then sends each table's rows as one executemany (SQLite) or one binary COPY
+(PostgreSQL), inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.fhir.dates import to_instant
+from app.store.indexer import IndexRows, compartment_owner, index_resource
+from app.store.schema import INDEX_TABLES
+
+_INDEX_COLUMNS: dict[str, list[str]] = {
+    kind: [c.name for c in table.columns] for kind, table in INDEX_TABLES.items()
+}
+
+
+@dataclass(slots=True)
+class StagedWrite:
+    res_type: str
+    id: str
+    method: str  # POST | PUT | PATCH | DELETE
+    version: int
+    last_updated: int
+    pk: int | None  # None: a new logical resource
+    content: bytes | None  # None for DELETE
+    patient_id: str | None
+    rows: IndexRows | None
+
+
+def finish_resource(body: dict[str, Any], res_id: str, version: int, last_updated: int) -> bytes:
+    """Set id and meta.versionId/lastUpdated (keeping the rest of meta) and serialise."""
+    body["id"] = res_id
+    meta = body.get("meta")
+    meta = dict(meta) if isinstance(meta, dict) else {}
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = to_instant(last_updated)
+    # keep meta in a conventional position: right after id
+    ordered = {"resourceType": body["resourceType"], "id": res_id, "meta": meta}
+    for k, v in body.items():
+        if k not in ordered:
+            ordered[k] = v
+    body.clear()
+    body.update(ordered)
+    return orjson.dumps(body)
+
+
+def stage(
+    res_type: str,
+    res_id: str,
+    body: dict[str, Any] | None,
+    method: str,
+    version: int,
+    last_updated: int,
+    pk: int | None,
+) -> StagedWrite:
+    if body is None:
+        return StagedWrite(res_type, res_id, method, version, last_updated, pk, None, None, None)
+    content = finish_resource(body, res_id, version, last_updated)
+    rows = index_resource(res_type, body)
+    owner = compartment_owner(res_type, res_id, rows)
+    return StagedWrite(res_type, res_id, method, version, last_updated, pk, content, owner, rows)
+
+
+async def allocate_pks(conn: AsyncConnection, n: int) -> list[int]:
+    if n == 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        result = await conn.execute(
+            text("SELECT nextval('resource_pk_seq') FROM generate_series(1, :n)"), {"n": n}
+        )
+        return [r[0] for r in result]
+    # SQLite: the write transaction holds the database lock (BEGIN IMMEDIATE).
+    first = (await conn.execute(text("SELECT coalesce(max(pk), 0) + 1 FROM resource"))).scalar()
+    return list(range(int(first), int(first) + n))
+
+
+async def _bulk_insert(conn: AsyncConnection, table: str, columns: list[str],
+                       rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if conn.dialect.name == "postgresql":
+        await driver.copy_records_to_table(table, records=rows, columns=columns)  # type: ignore[union-attr]
+    else:
+        marks = ",".join("?" * len(columns))
+        await driver.executemany(  # type: ignore[union-attr]
+            f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", rows
+        )
+
+
+async def flush(conn: AsyncConnection, writes: list[StagedWrite]) -> None:
+    """Persist staged writes: resource rows, versions, index rows; mark compartments."""
+    if not writes:
+        return
+    new = [w for w in writes if w.pk is None]
+    for w, pk in zip(new, await allocate_pks(conn, len(new)), strict=True):
+        w.pk = pk
+    await _bulk_insert(
+        conn, "resource",
+        ["pk", "res_type", "id", "version", "last_updated", "deleted", "patient_id"],
+        [(w.pk, w.res_type, w.id, w.version, w.last_updated, w.content is None, w.patient_id)
+         for w in new],
+    )
+    existing = [w for w in writes if w not in new] if len(new) != len(writes) else []
+    if existing:
+        await conn.execute(
+            text("UPDATE resource SET version = :version, last_updated = :lu, deleted = :deleted,"
+                 " patient_id = :patient WHERE pk = :pk"),
+            [{"version": w.version, "lu": w.last_updated, "deleted": w.content is None,
+              "patient": w.patient_id, "pk": w.pk} for w in existing],
+        )
+        pks = [w.pk for w in existing]
+        for table in INDEX_TABLES.values():
+            await conn.execute(table.delete().where(table.c.res_pk.in_(pks)))
+    await _bulk_insert(
+        conn, "resource_version",
+        ["res_pk", "version", "res_type", "id", "last_updated", "method", "content"],
+        [(w.pk, w.version, w.res_type, w.id, w.last_updated, w.method, w.content)
+         for w in writes],
+    )
+    per_table: dict[str, list[tuple[Any, ...]]] = {k: [] for k in INDEX_TABLES}
+    for w in writes:
+        if w.rows is None:
+            continue
+        head = (w.pk, w.res_type)
+        for kind, rows in w.rows.tables():
+            if rows:
+                bucket = per_table[kind]
+                bucket.extend((*head, *r, w.patient_id) for r in rows)
+    for kind, rows in per_table.items():
+        await _bulk_insert(conn, INDEX_TABLES[kind].name, _INDEX_COLUMNS[kind], rows)
+    patients = {w.patient_id for w in writes if w.patient_id}
+    patients |= {w.id for w in writes if w.res_type == "Patient"}
+    if patients:
+        await mark_patients(conn, sorted(patients), writes[0].last_updated)
+
+
+async def mark_patients(conn: AsyncConnection, patient_ids: list[str], at: int) -> None:
+    """Queue patients whose compartment changed, for the stratification engine."""
+    if conn.dialect.name == "postgresql":
+        sql = ("INSERT INTO patient_dirty (patient_id, marked_at) VALUES (:p, :t) "
+               "ON CONFLICT (patient_id) DO UPDATE SET marked_at = excluded.marked_at")
+    else:
+        sql = "INSERT OR REPLACE INTO patient_dirty (patient_id, marked_at) VALUES (:p, :t)"
+    await conn.execute(text(sql), [{"p": p, "t": at} for p in patient_ids])
