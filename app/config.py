@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024 * 1024
     # Reject references to resources that do not exist on the server (HAPI's default).
     enforce_referential_integrity: bool = True
+    # "full": the R4 definition walker and fhir.resources' models; "structural": the walker
+    # only (types, cardinality, required bindings, primitive formats), several times faster.
+    validation: str = "full"
     # Apply pending migrations when the server starts.
     auto_migrate: bool = True
     # Connections per worker process.

@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "exception", "internal server error; the request was not applied")]), 500)
 
     app.include_router(system.router)
-    app.include_router(operations.router)
+    # rest before operations: its literal `_history` routes must win over `{operation}`
     app.include_router(rest.router)
+    app.include_router(operations.router)
     return app

@@ -48,7 +48,8 @@ async def write(request: Request, fn: Callable[[WriteSession], Awaitable[T]]) ->
         try:
             async with db.write() as conn:
                 session = WriteSession(conn, now_us(), base,
-                                       settings.enforce_referential_integrity)
+                                       settings.enforce_referential_integrity,
+                                       settings.validation != "structural")
                 result = await fn(session)
                 await session.commit()
                 return result

@@ -38,6 +38,20 @@ class CompiledPath:
     plans: tuple[Plan, ...]
     special: Callable[[dict[str, Any]], list[tuple[Any, str]]] | None = None
 
+    @property
+    def root_keys(self) -> frozenset[str] | None:
+        """Top-level properties the expression reads (None: it may read anything)."""
+        if self.special is not None:
+            return None
+        keys = set()
+        for plan in self.plans:
+            if not plan.steps:
+                return None
+            if plan.steps[0][0] != "get":
+                return None
+            keys.add(plan.steps[0][1])
+        return frozenset(keys)
+
     def evaluate(self, resource: dict[str, Any]) -> list[tuple[Any, str]]:
         """The values the expression selects, each with its FHIR type code."""
         if self.special is not None:

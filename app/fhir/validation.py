@@ -158,7 +158,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def validate_resource(obj: Any, expected_type: str | None = None) -> str:
+def validate_resource(obj: Any, expected_type: str | None = None, full: bool = True) -> str:
     """Validate one R4 resource (a parsed JSON object); return its type or raise a 4xx."""
     if not isinstance(obj, dict):
         raise FhirError.of(400, "structure", "the body must be a JSON object holding a resource")
@@ -174,17 +174,18 @@ def validate_resource(obj: Any, expected_type: str | None = None) -> str:
             400, "invalid",
             f"the body holds a {rt} but the URL names {expected_type}", ["resourceType"],
         )
-    issues = collect_issues(obj)
+    issues = collect_issues(obj, full)
     if issues:
         raise FhirError(422, issues)
     return rt
 
 
-def collect_issues(obj: dict[str, Any]) -> list[Issue]:
+def collect_issues(obj: dict[str, Any], full: bool = True) -> list[Issue]:
+    """Problems found by the definition walker, then (when `full`) by fhir.resources."""
     rt: str = obj["resourceType"]
     walker = _Walker()
     walker.resource(obj, rt)
-    if walker.issues:
+    if walker.issues or not full:
         return walker.issues
     model = _r4b_model(rt)
     if model is None:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,10 +157,21 @@ def _composite_rows(sp: SearchParam, resource: dict[str, Any], out: IndexRows) -
                 )
 
 
+@functools.cache
+def _plan(res_type: str) -> tuple[list[tuple[frozenset[str] | None, SearchParam]], ...]:
+    """The indexed parameters of a type with the top-level keys each one reads, so a resource
+    skips every parameter whose data it does not have."""
+    out = []
+    for sp in registry().params(res_type).values():
+        if sp.path is not None:
+            out.append((sp.path.root_keys, sp))
+    return (out,)
+
+
 def index_resource(res_type: str, resource: dict[str, Any]) -> IndexRows:
     out = IndexRows()
-    for sp in registry().params(res_type).values():
-        if sp.path is None:
+    for keys, sp in _plan(res_type)[0]:
+        if keys is not None and keys.isdisjoint(resource):
             continue
         if sp.type == "composite":
             _composite_rows(sp, resource, out)

@@ -22,8 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.errors import FhirError, Issue
 from app.fhir.query import parse_query
-from app.fhir.references import ID, collect_references, is_conditional, parse_reference
-from app.fhir.references import rewrite_references
+from app.fhir.references import (
+    ID,
+    collect_references,
+    is_conditional,
+    parse_reference,
+    rewrite_references,
+)
 from app.fhir.validation import validate_resource
 from app.store import reads
 from app.store.schema import resource
@@ -63,7 +68,8 @@ def parse_if_match(header: str | None) -> int | None:
 
 class WriteSession:
     def __init__(self, conn: AsyncConnection, now: int, base_url: str = "",
-                 referential_integrity: bool = True) -> None:
+                 referential_integrity: bool = True, full_validation: bool = True) -> None:
+        self.full_validation = full_validation
         self.conn = conn
         self.now = now
         self.base_url = base_url.rstrip("/")
@@ -193,7 +199,7 @@ class WriteSession:
                 return Outcome(200, res_type, found.id, found.version, found.last_updated,
                                found.content)
         if not validated:
-            validate_resource(body, res_type)
+            validate_resource(body, res_type, self.full_validation)
         await self.resolve_conditional_references(body, where)
         self.note_references(body, where)
         rid = res_id or new_id()
@@ -206,7 +212,7 @@ class WriteSession:
         if not ID.match(res_id):
             raise FhirError.of(400, "invalid", f"'{res_id}' is not a valid resource id")
         if not validated:
-            validate_resource(body, res_type)
+            validate_resource(body, res_type, self.full_validation)
         body_id = body.get("id")
         if body_id is None:
             raise FhirError.of(400, "invalid", f"{where}: the resource has no id; an update "
@@ -234,7 +240,7 @@ class WriteSession:
 
     async def conditional_update(self, res_type: str, query: str, body: dict[str, Any],
                                  where: str, if_match: int | None = None) -> Outcome:
-        validate_resource(body, res_type)
+        validate_resource(body, res_type, self.full_validation)
         await self.lock(f"{res_type}?{_normal_query(query)}")
         matches = await self.find(res_type, query)
         if len(matches) > 1:
@@ -298,8 +304,10 @@ class WriteSession:
         return await self.delete(res_type, matches[0][1], where)
 
     async def commit(self) -> None:
+        """Write what is staged (idempotent: a second call writes nothing more)."""
         await self.verify_references()
         await flush(self.conn, self.staged)
+        self.staged, self.refs = [], []
 
 
 def _normal_query(query: str) -> str:

@@ -120,14 +120,14 @@ def _patch_ops(e: Entry) -> Any:
                        "resource holding a JSON Patch (contentType application/json-patch+json)")
 
 
-def validate_entries(entries: list[Entry]) -> None:
+def validate_entries(entries: list[Entry], full: bool = True) -> None:
     """Validate every entry's resource up front; report them all, by entry."""
     issues: list[Issue] = []
     for e in entries:
         if e.method not in ("POST", "PUT") or e.resource is None:
             continue
         try:
-            rt = validate_resource(e.resource)
+            rt = validate_resource(e.resource, full=full)
         except FhirError as exc:
             for i in exc.issues:
                 i.diagnostics = f"{e.label}: {i.diagnostics}"
@@ -148,7 +148,7 @@ def validate_entries(entries: list[Entry]) -> None:
 
 async def run_transaction(session: WriteSession, entries: list[Entry],
                           get: GetHandler | None) -> None:
-    validate_entries(entries)
+    validate_entries(entries, session.full_validation)
     ids: dict[str, str] = {}  # fullUrl -> "Type/id"
 
     def bind(e: Entry, res_id: str) -> None:
