@@ -58,6 +58,45 @@ def ingest(
     asyncio.run(ingest_files(files, url, Settings()))
 
 
+@cli.command()
+def seed(
+    patients: Annotated[int, typer.Option(help="inhabitants to generate")] = 20000,
+    teams: Annotated[int, typer.Option(help="neighbourhood teams")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same data)")] = 42,
+    out: Annotated[Path | None, typer.Option(help="write files to this folder instead")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="bundle | ndjson (with --out)")] = "bundle",
+    url: Annotated[str | None, typer.Option(help="POST the bundles to this FHIR server")] = None,
+    if_empty: Annotated[bool, typer.Option(help="do nothing if the database holds data")] = False,
+    validate_every: Annotated[int, typer.Option(help="fully validate every Nth resource")] = 25,
+    batch: Annotated[int, typer.Option(help="patients per database transaction")] = 250,
+) -> None:
+    """Generate the synthetic Leuven-like region and load it (bulk path), or write or post it."""
+    from app.synth import RegionConfig, generate_region
+
+    region_config = RegionConfig(patients=patients, teams=teams, seed=seed)
+    if out is not None:
+        from app.synth.output import write_bundles, write_ndjson
+
+        region = generate_region(region_config)
+        if fmt == "ndjson":
+            write_ndjson(region, out, progress=True)
+        elif fmt == "bundle":
+            write_bundles(region, out, progress=True)
+        else:
+            raise typer.BadParameter("--format must be bundle or ndjson")
+        typer.echo(f"wrote {len(region)} patients to {out} ({fmt})")
+        return
+    if url is not None:
+        from app.synth.output import post_bundles
+
+        n = post_bundles(generate_region(region_config), url, progress=True)
+        typer.echo(f"posted {n} bundles to {url}")
+        return
+    from app.seed import seed_database
+
+    asyncio.run(seed_database(Settings(), region_config, if_empty, validate_every, batch))
+
+
 def main() -> None:
     cli()
 

@@ -41,8 +41,9 @@ async def everything(request: Request, patient_id: str) -> Response:
         if types:
             extra = extra & r.c.res_type.in_(types)
         page = await run_search(conn, None, pq, CompileContext(), size, extra=extra)
-        page.included = await includes(conn, page.matches, [Include("*", "*", None, False,
-                                                                    False)])
+        page.included = await includes(conn, page.matches,
+                                       [Include("*", "*", None, False, False)],
+                                       outside_compartment=patient_id)
         page.included = [h for h in page.included if h.res_type not in ("Patient",)
                          or h.id != patient_id]
     path = f"{base_url(request)}/Patient/{patient_id}/$everything"

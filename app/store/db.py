@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.config import Settings
+
+# The write transaction running in this task, if any: reads made inside it (a transaction
+# Bundle's GET entries, answered after its writes) must see those writes.
+_write_conn: ContextVar[AsyncConnection | None] = ContextVar("phm_write_conn", default=None)
 
 
 @dataclass
@@ -34,11 +39,20 @@ class Database:
         """A write transaction (BEGIN IMMEDIATE on SQLite); commits on success."""
         eng = self.engine.execution_options(phm_write=True) if self.is_sqlite else self.engine
         async with eng.begin() as conn:
-            yield conn
+            token = _write_conn.set(conn)
+            try:
+                yield conn
+            finally:
+                _write_conn.reset(token)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction: one consistent snapshot for a search and its includes."""
+        """A read-only transaction: one consistent snapshot for a search and its includes.
+        Inside a write transaction of the same task, that transaction (it sees its writes)."""
+        current = _write_conn.get()
+        if current is not None:
+            yield current
+            return
         async with self.engine.connect() as conn:
             if not self.is_sqlite:
                 await conn.execute(_text("SET TRANSACTION READ ONLY"))
@@ -75,7 +89,11 @@ def create_database(settings: Settings) -> Database:
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+asyncpg")
     engine = create_async_engine(
-        url, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=False
+        url, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=False,
+        # Searches are short and their selectivity depends on the values: plan each one with
+        # its values (asyncpg prepares statements, and PostgreSQL would otherwise switch to a
+        # generic plan after five runs), and skip JIT compilation, which costs more than it saves.
+        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan", "jit": "off"}},
     )
     return Database(engine, "postgresql")
 

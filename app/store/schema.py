@@ -39,7 +39,7 @@ resource = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Column("patient_id", String(64)),
     Index("ux_resource_type_id", "res_type", "id", unique=True),
-    Index("ix_resource_patient", "patient_id", "res_type"),
+    Index("ix_resource_patient", "patient_id", "pk"),
     Index("ix_resource_type_updated", "res_type", "last_updated"),
     Index("ix_resource_updated", "last_updated"),
 )

@@ -54,6 +54,10 @@ class CompileContext:
     valuesets: dict[str, list[tuple[str | None, str | None]]] = field(default_factory=dict)
     warnings: list[Issue] = field(default_factory=list)
     strict: bool = False
+    # Keyset bound on pk, pushed into every index subquery when results are ordered by pk
+    # alone, so a deep page starts at the cursor in the index instead of at its beginning.
+    pk_after: int | None = None
+    pk_before: int | None = None
 
     def unknown(self, res_type: str, name: str) -> None:
         msg = f"unknown search parameter '{name}' for {res_type}: ignored"
@@ -62,8 +66,16 @@ class CompileContext:
         self.warnings.append(Issue("not-supported", msg, severity="warning"))
 
 
+_BOUNDS: list[tuple[int | None, int | None]] = [(None, None)]
+
+
 def _in_index(table: Any, res_type: str, param: str, *conds: ColumnElement[bool]) -> Any:
     sub = select(table.c.res_pk).where(table.c.res_type == res_type, table.c.param == param, *conds)
+    after, before = _BOUNDS[-1]
+    if after is not None:
+        sub = sub.where(table.c.res_pk > after)
+    if before is not None:
+        sub = sub.where(table.c.res_pk < before)
     return sub
 
 
@@ -123,9 +135,10 @@ def _number_bounds(v: str) -> tuple[float, float, float]:
         num = float(v)
     except ValueError:
         raise FhirError.of(400, "invalid", f"'{v}' is not a number") from None
-    mantissa = v.lower().split("e")[0]
+    mantissa, _, exponent = v.lower().partition("e")
     decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-    half = 0.5 * 10 ** (-decimals)
+    # the implicit range follows the significant figures: 2e-2 is [0.015, 0.025)
+    half = 0.5 * 10 ** ((int(exponent) if exponent else 0) - decimals)
     return num, num - half, num + half
 
 
@@ -173,14 +186,33 @@ class Compiler:
     def __init__(self, ctx: CompileContext) -> None:
         self.ctx = ctx
         self.reg = registry()
+        self.depth = 0
 
     def clauses(self, res_type: str, clauses: list[Clause]) -> ColumnElement[bool]:
-        preds = [p for c in clauses if (p := self.clause(res_type, c)) is not None]
+        preds = []
+        for c in clauses:
+            # the pk bound holds for this resource's own index rows only (not chains, _has)
+            plain = c.chain is None and c.has is None and c.modifier not in ("not", "not-in",
+                                                                             "missing")
+            _BOUNDS.append((self.ctx.pk_after, self.ctx.pk_before) if plain else (None, None))
+            try:
+                p = self.clause(res_type, c)
+            finally:
+                _BOUNDS.pop()
+            if p is not None:
+                preds.append(p)
         return and_(true(), *preds)
 
     def clause(self, res_type: str, c: Clause) -> ColumnElement[bool] | None:
         if c.has is not None:
             return self._has(res_type, c)
+        if c.name in ("_id", "_lastUpdated") and c.modifier == "missing":
+            # columns of every resource: never missing
+            return false() if c.values and c.values[0] == "true" else true()
+        if c.name in ("_id", "_lastUpdated") and c.modifier not in (None, "not") or \
+                c.name == "_lastUpdated" and c.modifier is not None:
+            raise FhirError.of(400, "not-supported",
+                               f"modifier ':{c.modifier}' is not supported on '{c.name}'")
         if c.name == "_id":
             ids = [unescape(v) for v in c.values]
             pred = r.c.id.in_(ids)
@@ -235,8 +267,9 @@ class Compiler:
                     if len(parts) != 3:
                         raise FhirError.of(400, "invalid",
                                            ":of-type takes 'system|code|value'")
-                    preds.append(idx_token.c.code == parts[2])
-                return r.c.pk.in_(_in_index(idx_token, rt, sp.code, or_(*preds)))
+                    preds.append(and_(idx_token.c.system == f"{parts[0]}|{parts[1]}",
+                                      idx_token.c.code == parts[2]))
+                return r.c.pk.in_(_in_index(idx_token, rt, sp.code + ":of-type", or_(*preds)))
             raise _bad_modifier(sp, mod)
         if t == "string":
             if mod is None:
@@ -369,7 +402,11 @@ class Compiler:
     def matching(self, res_type: str, clause: Clause, column: str = "pk") -> Select[Any]:
         """An uncorrelated SELECT of `column` over live `res_type` resources matching `clause`
         (chains and _has); its `r` shadows the outer query's."""
-        pred = self.clause(res_type, clause)
+        _BOUNDS.append((None, None))
+        try:
+            pred = self.clause(res_type, clause)
+        finally:
+            _BOUNDS.pop()
         return (
             select(r.c[column])
             .where(r.c.res_type == res_type, ~r.c.deleted, pred if pred is not None else true())

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, func, select, true
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.errors import FhirError, Issue
@@ -83,10 +83,10 @@ async def count(conn: AsyncConnection, res_type: str | None, where: ColumnElemen
 async def run_search(conn: AsyncConnection, res_type: str | None, pq: ParsedQuery,
                      ctx: CompileContext, page_size: int,
                      extra: ColumnElement[bool] | None = None) -> SearchPage:
-    where = compile_where(res_type, pq, ctx)
-    if extra is not None:
-        where = and_(where, extra)
     if pq.summary == "count" or page_size == 0:
+        where = compile_where(res_type, pq, ctx)
+        if extra is not None:
+            where = and_(where, extra)
         return SearchPage([], total=await count(conn, res_type, where), warnings=ctx.warnings)
     if res_type is None and pq.sort:
         raise FhirError.of(400, "not-supported", "_sort needs a resource type")
@@ -99,6 +99,11 @@ async def run_search(conn: AsyncConnection, res_type: str | None, pq: ParsedQuer
         if len(values) != len(keys) + 1:
             raise FhirError.of(400, "invalid", "the paging cursor does not fit this search")
         cond = keyset_condition(keys, values[:-1], values[-1], backwards)
+        if not keys:
+            ctx.pk_after, ctx.pk_before = (None, values[-1]) if backwards else (values[-1], None)
+    where = compile_where(res_type, pq, ctx)
+    if extra is not None:
+        where = and_(where, extra)
     labels = [k.label(f"k{i}") for i, (k, _) in enumerate(keys)]
     q = (
         select(r.c.pk, r.c.res_type, r.c.id, _v.c.content, *labels)
@@ -127,6 +132,11 @@ async def run_search(conn: AsyncConnection, res_type: str | None, pq: ParsedQuer
         if not more and not pq.cursor:
             page.total = len(rows)
         else:
+            if ctx.pk_after is not None or ctx.pk_before is not None:
+                ctx.pk_after = ctx.pk_before = None  # the total counts every page
+                where = compile_where(res_type, pq, ctx)
+                if extra is not None:
+                    where = and_(where, extra)
             page.total = await count(conn, res_type, where)
     if pq.includes and page.matches:
         page.included = await includes(conn, page.matches, pq.includes)
@@ -137,8 +147,10 @@ async def _select_hits(conn: AsyncConnection, q: Any) -> list[Hit]:
     return [Hit(*row) for row in await conn.execute(q)]
 
 
-async def includes(conn: AsyncConnection, matches: list[Hit],
-                   specs: list[Include]) -> list[Hit]:
+async def includes(conn: AsyncConnection, matches: list[Hit], specs: list[Include],
+                   outside_compartment: str | None = None) -> list[Hit]:
+    """Resources the matches reference (_include) or that reference them (_revinclude);
+    `outside_compartment` skips targets already in that Patient's compartment ($everything)."""
     seen = {h.pk for h in matches}
     out: list[Hit] = []
     frontier = matches
@@ -148,7 +160,7 @@ async def includes(conn: AsyncConnection, matches: list[Hit],
         for inc in specs:
             if not first and not inc.iterate:
                 continue
-            new += await _one_include(conn, frontier, inc)
+            new += await _one_include(conn, frontier, inc, outside_compartment)
         fresh = []
         for h in new:
             if h.pk not in seen:
@@ -162,7 +174,8 @@ async def includes(conn: AsyncConnection, matches: list[Hit],
     return out[:MAX_INCLUDED]
 
 
-async def _one_include(conn: AsyncConnection, frontier: list[Hit], inc: Include) -> list[Hit]:
+async def _one_include(conn: AsyncConnection, frontier: list[Hit], inc: Include,
+                       outside_compartment: str | None = None) -> list[Hit]:
     x = idx_reference
     t = resource.alias("t")
     joined_v = and_(_v.c.res_pk == t.c.pk, _v.c.version == t.c.version)
@@ -184,6 +197,8 @@ async def _one_include(conn: AsyncConnection, frontier: list[Hit], inc: Include)
         )
         if not anywhere:
             q = q.where(x.c.res_type == inc.source_type)
+        if outside_compartment is not None:
+            q = q.where(or_(t.c.patient_id.is_(None), t.c.patient_id != outside_compartment))
         if inc.param != "*":
             q = q.where(x.c.param == inc.param)
         if inc.target_type:

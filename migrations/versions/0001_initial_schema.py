@@ -145,7 +145,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('pk')
     )
     with op.batch_alter_table('resource', schema=None) as batch_op:
-        batch_op.create_index('ix_resource_patient', ['patient_id', 'res_type'], unique=False)
+        batch_op.create_index('ix_resource_patient', ['patient_id', 'pk'], unique=False)
         batch_op.create_index('ix_resource_type_updated', ['res_type', 'last_updated'], unique=False)
         batch_op.create_index('ix_resource_updated', ['last_updated'], unique=False)
         batch_op.create_index('ux_resource_type_id', ['res_type', 'id'], unique=True)
