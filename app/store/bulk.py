@@ -8,39 +8,51 @@ validator, and a failure stops the load.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import text
 
 from app.fhir.dates import now_us
-from app.fhir.errors import FhirError
 from app.fhir.validation import validate_resource
 from app.store.db import Database
-from app.store.writer import flush, stage
+from app.store.writer import StagedWrite, flush, stage
 
 
 async def load(db: Database, batches: Iterable[list[dict[str, Any]]],
-               validate_every: int = 0, on_batch: Any = None) -> int:
-    """Write every batch in its own transaction; return the number of resources written."""
-    written = 0
-    seen = 0
-    for batch in batches:
+               validate_every: int = 0) -> int:
+    """Write every batch in its own transaction; return the number of resources written.
+
+    Batches are generated, validated and indexed in a worker thread while the previous batch is
+    being written, so Python work overlaps the database's."""
+    it = iter(batches)
+    seen = [0]
+
+    def produce() -> list[StagedWrite] | None:
+        batch = next(it, None)
+        if batch is None:
+            return None
         now = now_us()
         staged = []
         for res in batch:
-            seen += 1
-            if validate_every and seen % validate_every == 0:
-                try:
-                    validate_resource(res)
-                except FhirError as exc:
-                    raise FhirError(exc.status, [*exc.issues]) from None
+            seen[0] += 1
+            if validate_every and seen[0] % validate_every == 0:
+                validate_resource(res)
             staged.append(stage(res["resourceType"], res["id"], res, "POST", 1, now, None))
-        async with db.write() as conn:
-            await flush(conn, staged)
+        return staged
+
+    written = 0
+    upcoming = asyncio.create_task(asyncio.to_thread(produce))
+    while (staged := await upcoming) is not None:
+        upcoming = asyncio.create_task(asyncio.to_thread(produce))
+        try:
+            async with db.write() as conn:
+                await flush(conn, staged)
+        except BaseException:
+            upcoming.cancel()
+            raise
         written += len(staged)
-        if on_batch is not None:
-            on_batch(len(batch))
     if db.is_sqlite:
         async with db.engine.connect() as conn:
             await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))

@@ -163,9 +163,31 @@ def _plan(res_type: str) -> tuple[list[tuple[frozenset[str] | None, SearchParam]
     skips every parameter whose data it does not have."""
     out = []
     for sp in registry().params(res_type).values():
-        if sp.path is not None:
+        if sp.indexed:
+            assert sp.path is not None
             out.append((sp.path.root_keys, sp))
     return (out,)
+
+
+@functools.cache
+def _compartment_params(res_type: str) -> frozenset[str]:
+    """The indexed reference parameters behind the Patient compartment's parameters."""
+    reg = registry()
+    names: set[str] = set()
+    for p in patient_compartment().get(res_type, ()):
+        sp = reg.get(res_type, p)
+        if sp is not None:
+            names.update(sp.index_params())
+    return frozenset(names)
+
+
+def _identifier_types(param: str, ident: dict[str, Any]) -> list[Row]:
+    """Rows for `:of-type`: system 'typeSystem|typeCode', code the identifier value."""
+    itype, value = ident.get("type"), ident.get("value")
+    if not isinstance(itype, dict) or not isinstance(value, str):
+        return []
+    return [(param + ":of-type", _cut(f"{c.get('system') or ''}|{c['code']}"), _cut(value))
+            for c in itype.get("coding", ()) if isinstance(c, dict) and c.get("code")]
 
 
 def index_resource(res_type: str, resource: dict[str, Any]) -> IndexRows:
@@ -188,6 +210,8 @@ def index_resource(res_type: str, resource: dict[str, Any]) -> IndexRows:
                         out.token.append((code, _cut(system), _cut(c)))
                     if text:
                         out.string.append((code + ":text", fold(text), text))
+                if vt == "Identifier" and isinstance(v, dict):
+                    out.token += _identifier_types(code, v)
             elif t == "string":
                 out.string += [(code, fold(s), s) for s in strings(v, vt)]
             elif t == "date":
@@ -220,7 +244,7 @@ def compartment_owner(res_type: str, res_id: str, rows: IndexRows) -> str | None
     """The Patient whose compartment this resource belongs to (one owner; None if none)."""
     if res_type == "Patient":
         return res_id
-    params = patient_compartment().get(res_type)
+    params = _compartment_params(res_type)
     if not params:
         return None
     owners = {r[2] for r in rows.reference if r[0] in params and r[1] == "Patient" and r[2]}

@@ -8,8 +8,9 @@ and paging is keyset-based (stable under concurrent writes, constant cost at any
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -133,12 +134,14 @@ def _date_value(value: str) -> tuple[str, int, int]:
 def _number_bounds(v: str) -> tuple[float, float, float]:
     try:
         num = float(v)
-    except ValueError:
-        raise FhirError.of(400, "invalid", f"'{v}' is not a number") from None
-    mantissa, _, exponent = v.lower().partition("e")
-    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-    # the implicit range follows the significant figures: 2e-2 is [0.015, 0.025)
-    half = 0.5 * 10 ** ((int(exponent) if exponent else 0) - decimals)
+        mantissa, _, exponent = v.lower().partition("e")
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        # the implicit range follows the significant figures: 2e-2 is [0.015, 0.025)
+        half = 0.5 * 10.0 ** ((int(exponent) if exponent else 0) - decimals)
+    except (ValueError, OverflowError):
+        num = half = math.nan
+    if not math.isfinite(num) or not math.isfinite(half):
+        raise FhirError.of(400, "invalid", f"'{v}' is not a finite number")
     return num, num - half, num + half
 
 
@@ -206,6 +209,9 @@ class Compiler:
     def clause(self, res_type: str, c: Clause) -> ColumnElement[bool] | None:
         if c.has is not None:
             return self._has(res_type, c)
+        if c.modifier == "missing" and c.chain is None and c.values not in (["true"],
+                                                                            ["false"]):
+            raise FhirError.of(400, "invalid", f"{c.raw or c.name} takes true or false")
         if c.name in ("_id", "_lastUpdated") and c.modifier == "missing":
             # columns of every resource: never missing
             return false() if c.values and c.values[0] == "true" else true()
@@ -227,11 +233,17 @@ class Compiler:
         if sp is None:
             self.ctx.unknown(res_type, c.raw or c.name)
             return None
+        if sp.union_of and sp.target_filter is None:
+            parts = [self.clause(res_type, replace(c, name=q)) for q in sp.union_of]
+            negative = c.modifier in ("not", "not-in") or (
+                c.modifier == "missing" and bool(c.values) and c.values[0] == "true")
+            return (and_ if negative else or_)(*(p for p in parts if p is not None))
         if c.chain is not None:
             return self._chain(res_type, sp, c)
         if c.modifier == "missing":
             table = _TABLES[sp.type]
-            exists = r.c.pk.in_(_in_index(table, res_type, _index_param(sp, None)))
+            conds = [table.c.target_type == sp.target_filter] if sp.target_filter else []
+            exists = r.c.pk.in_(_in_index(table, res_type, sp.index_params()[0], *conds))
             missing = c.values and c.values[0] == "true"
             return not_(exists) if missing else exists
         return self._values(res_type, sp, c)
@@ -323,11 +335,14 @@ class Compiler:
         mod = c.modifier
         if mod == "identifier":
             preds = [_token_pred(idx_token, v) for v in c.values]
-            return r.c.pk.in_(_in_index(idx_token, rt, sp.code + ":identifier", or_(*preds)))
+            return r.c.pk.in_(_in_index(idx_token, rt, sp.index_params()[0] + ":identifier",
+                                        or_(*preds)))
         if mod is not None and mod not in sp.targets and not (mod[:1].isupper()):
             raise _bad_modifier(sp, mod)
         preds = []
         x = idx_reference
+        if sp.target_filter:
+            mod = sp.target_filter
         for raw in c.values:
             v = unescape(raw)
             parsed = parse_reference(v)
@@ -344,7 +359,10 @@ class Compiler:
                 if mod:
                     cond = and_(cond, x.c.target_type == mod)
                 preds.append(cond)
-        return r.c.pk.in_(_in_index(x, rt, sp.code, or_(*preds)))
+        pred = or_(*preds)
+        if sp.target_filter:
+            pred = and_(pred, x.c.target_type == sp.target_filter)
+        return r.c.pk.in_(_in_index(x, rt, sp.index_params()[0], pred))
 
     def _composite(self, rt: str, sp: SearchParam, c: Clause) -> ColumnElement[bool]:
         x = idx_composite
@@ -383,6 +401,8 @@ class Compiler:
             raise FhirError.of(400, "invalid", f"'{sp.code}' is not a reference: cannot chain")
         assert c.chain is not None
         targets = [c.modifier] if c.modifier else list(sp.targets)
+        if sp.target_filter:
+            targets = [sp.target_filter]
         name, dot, rest = c.chain.partition(".")
         pname, _, mod = name.partition(":")
         inner = Clause(pname, mod or None, c.values, chain=rest if dot else None,
@@ -397,7 +417,7 @@ class Compiler:
         if not preds:
             raise FhirError.of(400, "invalid",
                                f"no target type of '{sp.code}' has a parameter '{pname}'")
-        return r.c.pk.in_(_in_index(idx_reference, rt, sp.code, or_(*preds)))
+        return r.c.pk.in_(_in_index(idx_reference, rt, sp.index_params()[0], or_(*preds)))
 
     def matching(self, res_type: str, clause: Clause, column: str = "pk") -> Select[Any]:
         """An uncorrelated SELECT of `column` over live `res_type` resources matching `clause`
@@ -422,6 +442,9 @@ class Compiler:
                                f"_has: '{ref_param}' is not a reference parameter of {src_type}")
         if rest.startswith("_has:"):
             parts = rest.split(":", 3)
+            if len(parts) != 4 or not all(parts[1:]):
+                raise FhirError.of(400, "invalid",
+                                   f"_has must be '_has:Type:reference:param', got '{rest}'")
             inner = Clause("_has", None, c.values, has=(parts[1], parts[2], parts[3]), raw=rest)
         else:
             name, dot, chain = rest.partition(".")
@@ -429,7 +452,7 @@ class Compiler:
             inner = Clause(pname, mod or None, c.values, chain=chain if dot else None, raw=rest)
         x = idx_reference
         ids = select(x.c.target_id).where(
-            x.c.res_type == src_type, x.c.param == ref_param, x.c.target_type == rt,
+            x.c.res_type == src_type, x.c.param == sp.index_params()[0], x.c.target_type == rt,
             x.c.res_pk.in_(self.matching(src_type, inner)),
         )
         return r.c.id.in_(ids)
@@ -455,10 +478,6 @@ def _bad_modifier(sp: SearchParam, mod: str | None) -> FhirError:
                         f"modifier ':{mod}' is not supported on {sp.type} parameter '{sp.code}'")
 
 
-def _index_param(sp: SearchParam, _mod: str | None) -> str:
-    return sp.code
-
-
 _TABLES: dict[str, Any] = {
     "token": idx_token, "string": idx_string, "date": idx_date, "reference": idx_reference,
     "quantity": idx_quantity, "number": idx_number, "uri": idx_uri, "composite": idx_composite,
@@ -477,6 +496,7 @@ def sort_expression(res_type: str, name: str, descending: bool) -> ColumnElement
     sp = registry().get(res_type, name)
     if sp is None or sp.type in ("composite",):
         raise FhirError.of(400, "not-supported", f"cannot sort {res_type} by '{name}'")
+    names = sp.index_params()
     t = _TABLES[sp.type]
     agg = func.max if descending else func.min
     column = {
@@ -487,7 +507,7 @@ def sort_expression(res_type: str, name: str, descending: bool) -> ColumnElement
     col = t.c[column]
     return (
         select(agg(col))
-        .where(t.c.res_pk == r.c.pk, t.c.res_type == res_type, t.c.param == name)
+        .where(t.c.res_pk == r.c.pk, t.c.res_type == res_type, t.c.param.in_(names))
         .scalar_subquery()
     )
 

@@ -59,6 +59,19 @@ def decode_cursor(token: str) -> list[Any]:
     return values
 
 
+def _fits(value: Any, expr: ColumnElement[Any]) -> bool:
+    """A cursor value has the type of its sort key (a forged cursor must not reach SQL)."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    try:
+        py = expr.type.python_type
+    except NotImplementedError:
+        return False
+    return isinstance(value, int | float) if py is float else isinstance(value, py)
+
+
 def compile_where(res_type: str | None, pq: ParsedQuery,
                   ctx: CompileContext) -> ColumnElement[bool]:
     if res_type is None:
@@ -96,7 +109,8 @@ async def run_search(conn: AsyncConnection, res_type: str | None, pq: ParsedQuer
     cond: ColumnElement[bool] = true()
     if pq.cursor:
         values = decode_cursor(pq.cursor)
-        if len(values) != len(keys) + 1:
+        if len(values) != len(keys) + 1 or not all(
+                _fits(v, k) for v, (k, _) in zip(values, keys, strict=False)):
             raise FhirError.of(400, "invalid", "the paging cursor does not fit this search")
         cond = keyset_condition(keys, values[:-1], values[-1], backwards)
         if not keys:
@@ -128,7 +142,7 @@ async def run_search(conn: AsyncConnection, res_type: str | None, pq: ParsedQuer
             page.next_cursor = encode_cursor([*last[4:4 + nk], last[0]])
         if has_prev:
             page.prev_cursor = encode_cursor([*first[4:4 + nk], first[0]])
-    if pq.total == "accurate" or (pq.total is None and not pq.cursor):
+    if pq.total == "accurate" or (pq.total in (None, "estimate") and not pq.cursor):
         if not more and not pq.cursor:
             page.total = len(rows)
         else:
@@ -200,7 +214,7 @@ async def _one_include(conn: AsyncConnection, frontier: list[Hit], inc: Include,
         if outside_compartment is not None:
             q = q.where(or_(t.c.patient_id.is_(None), t.c.patient_id != outside_compartment))
         if inc.param != "*":
-            q = q.where(x.c.param == inc.param)
+            q = q.where(_param_filter(inc.source_type, inc.param))
         if inc.target_type:
             q = q.where(x.c.target_type == inc.target_type)
         return await _select_hits(conn, q.limit(MAX_INCLUDED))
@@ -221,6 +235,16 @@ async def _one_include(conn: AsyncConnection, frontier: list[Hit], inc: Include,
                    x.c.target_id.in_(ids), ~t.c.deleted)
         )
         if inc.param != "*":
-            q = q.where(x.c.param == inc.param)
+            q = q.where(_param_filter(inc.source_type, inc.param))
         hits += await _select_hits(conn, q.limit(MAX_INCLUDED))
     return hits
+
+
+def _param_filter(res_type: str, param: str) -> ColumnElement[bool]:
+    """Index rows of a reference parameter, through its alias if it is one."""
+    sp = registry().get(res_type, param)
+    x = idx_reference
+    if sp is None:
+        return x.c.param == param
+    cond = x.c.param.in_(sp.index_params())
+    return and_(cond, x.c.target_type == sp.target_filter) if sp.target_filter else cond
