@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     validation: str = "full"
     # Apply pending migrations when the server starts.
     auto_migrate: bool = True
+    # Load the ValueSets, CodeSystems and Measures under fhir_profiles/ at start-up.
+    load_profiles: bool = True
     # Connections per worker process.
     pool_size: int = 10
     log_level: str = "info"

@@ -19,6 +19,7 @@ from app.config import Settings
 from app.fhir.errors import FhirError, Issue, operation_outcome
 from app.store.db import create_database
 from app.store.migrate import upgrade
+from app.store.profiles import load_profiles
 
 log = logging.getLogger("app")
 
@@ -33,6 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auto_migrate:
             await upgrade(settings.database_url)
         app.state.db = create_database(settings)
+        if settings.load_profiles:
+            await load_profiles(app.state.db)
         try:
             yield
         finally:
