@@ -24,7 +24,7 @@ from app.api.http import (
     version_headers,
 )
 from app.fhir.bundles import history_bundle, page_url, searchset
-from app.fhir.dates import DateError, date_range, now_us
+from app.fhir.dates import DateError, date_range, http_instant, now_us
 from app.fhir.errors import FhirError, Issue, operation_outcome
 from app.fhir.query import parse_query
 from app.fhir.summary import subset
@@ -53,19 +53,24 @@ async def write(request: Request, fn: Callable[[WriteSession], Awaitable[T]]) ->
                 result = await fn(session)
                 await session.commit()
                 return result
-        except DBAPIError as exc:
+        except FhirError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - bulk writes raise the driver's own errors
             if attempt == 4 or not _retryable(exc):
                 raise
-            log.info("write conflict, retrying (%s)", type(exc.orig).__name__)
+            log.info("write conflict, retrying (%s)", type(exc).__name__)
             await asyncio.sleep(0.01 * (attempt + 1))
     raise AssertionError("unreachable")
 
 
-def _retryable(exc: DBAPIError) -> bool:
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+def _retryable(exc: Exception) -> bool:
+    """Lock conflicts and unique-key races, raised through SQLAlchemy (DBAPIError) or straight
+    from the driver (the writer's COPY/executemany on the raw connection)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if code in ("40001", "40P01", "23505"):
         return True
-    text = str(exc.orig).lower()
+    text = str(orig).lower()
     return "database is locked" in text or "unique constraint" in text or "duplicate key" in text
 
 
@@ -108,7 +113,8 @@ async def history_response(request: Request, res_type: str | None, res_id: str |
     cursor = None
     if qp.get("_cursor"):
         values = decode_cursor(qp["_cursor"])
-        if len(values) != 3:
+        if len(values) != 3 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                       for v in values):
             raise FhirError.of(400, "invalid", "the paging cursor is not valid")
         cursor = (values[0], values[1], values[2])
     async with request.app.state.db.read() as conn:
@@ -258,8 +264,7 @@ async def read(request: Request, res_type: str, res_id: str) -> Response:
     if found.content is None:
         raise FhirError(410, [Issue("deleted", f"{res_type}/{res_id} was deleted "
                                     f"(version {found.version})")], headers)
-    inm = request.headers.get("if-none-match")
-    if inm and inm.strip() == headers["ETag"]:
+    if not_modified(request, found.version, found.last_updated):
         return Response(status_code=304, headers=headers)
     summary = request.query_params.get("_summary")
     elements = request.query_params.get("_elements")
@@ -268,6 +273,20 @@ async def read(request: Request, res_type: str, res_id: str) -> Response:
         content = subset(orjson.loads(found.content), summary,
                          elements.split(",") if elements else None)
     return fhir_response(content, 200, headers)
+
+
+def not_modified(request: Request, version: int, last_updated: int) -> bool:
+    """Conditional read (R4 3.1.0.3): If-None-Match (weak comparison, lists, `*`), else
+    If-Modified-Since at the one-second precision of HTTP dates."""
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        tags = {t.strip().removeprefix("W/").strip('"') for t in inm.split(",")}
+        return "*" in tags or str(version) in tags
+    ims = request.headers.get("if-modified-since")
+    if ims is not None:
+        since = http_instant(ims)
+        return since is not None and last_updated // 1_000_000 <= since // 1_000_000
+    return False
 
 
 @router.get("/{res_type}/{res_id}/_history", summary="Instance history")

@@ -36,18 +36,19 @@ def _response_entry(request: Request, e: Entry, with_resource: bool) -> dict[str
     out: dict[str, Any] = {}
     if e.get_result is not None:
         status, body = e.get_result
-        out["response"] = {"status": f"{status}"}
-        if body is not None:
+        out["response"] = {"status": _STATUS_TEXT.get(status, str(status))}
+        if status >= 400 and body is not None:  # a failed GET answers with an outcome
+            out["response"]["outcome"] = body
+        elif body is not None:
             out["resource"] = body
         return out
     o = e.outcome
     assert o is not None
     resp: dict[str, Any] = {"status": _STATUS_TEXT.get(o.status, str(o.status))}
-    if o.content is not None or o.version:
-        if o.id:
-            resp["location"] = f"{o.res_type}/{o.id}/_history/{o.version}"
-            resp["etag"] = f'W/"{o.version}"'
-            resp["lastModified"] = to_instant(o.last_updated)
+    if (o.content is not None or o.version) and o.id:
+        resp["location"] = f"{o.res_type}/{o.id}/_history/{o.version}"
+        resp["etag"] = f'W/"{o.version}"'
+        resp["lastModified"] = to_instant(o.last_updated)
     if with_resource and o.content is not None:
         out["fullUrl"] = f"{base_url(request)}/{o.res_type}/{o.id}"
         out["resource"] = orjson.loads(o.content)

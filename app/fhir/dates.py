@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 MIN_US = -62135596800 * 1_000_000  # 0001-01-01T00:00:00Z
 MAX_US = 253402300799 * 1_000_000 + 999_999  # 9999-12-31T23:59:59.999999Z
@@ -32,6 +33,14 @@ def _us(dt: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def _plus(dt: datetime, delta: timedelta) -> datetime | None:
+    """The end of a range, None past 9999-12-31 (the range then ends at MAX_US)."""
+    try:
+        return dt + delta
+    except OverflowError:
+        return None
+
+
 def date_range(value: str) -> tuple[int, int]:
     """[low, high] in epoch microseconds for a FHIR date/dateTime/instant string."""
     m = _DATE.match(value)
@@ -45,10 +54,10 @@ def date_range(value: str) -> tuple[int, int]:
         elif m["d"] is None:
             mo = int(m["m"])
             low = datetime(y, mo, 1, tzinfo=UTC)
-            high = low + timedelta(days=calendar.monthrange(y, mo)[1])
+            high = _plus(low, timedelta(days=calendar.monthrange(y, mo)[1]))
         elif m["H"] is None:
             low = datetime(y, int(m["m"]), int(m["d"]), tzinfo=UTC)
-            high = low + timedelta(days=1)
+            high = _plus(low, timedelta(days=1))
         else:
             tz = m["tz"]
             offset = timedelta(0)
@@ -67,7 +76,7 @@ def date_range(value: str) -> tuple[int, int]:
                 step = timedelta(seconds=1)
             else:
                 step = timedelta(minutes=1)
-            high = low + step
+            high = _plus(low, step)
     except (ValueError, OverflowError) as exc:
         raise DateError(f"'{value}' is not a valid date: {exc}") from None
     return _us(low), (_us(high) - 1 if high is not None else MAX_US)
@@ -87,3 +96,14 @@ def now_us() -> int:
 def http_date(us: int) -> str:
     dt = _EPOCH + timedelta(microseconds=us)
     return dt.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def http_instant(value: str) -> int | None:
+    """An HTTP date (If-Modified-Since) as epoch microseconds; None when unreadable."""
+    try:
+        dt = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return _us(dt)

@@ -31,7 +31,7 @@ from app.fhir.references import (
 )
 from app.fhir.validation import validate_resource
 from app.store import reads
-from app.store.schema import resource
+from app.store.schema import idx_reference, resource
 from app.store.search import CompileContext
 from app.store.searchset import compile_where, r
 from app.store.writer import StagedWrite, flush, stage
@@ -90,17 +90,23 @@ class WriteSession:
 
     async def find(self, res_type: str, query: str, limit: int = 2) -> list[tuple[int, str]]:
         """(pk, id) of live resources matching a search (conditional operations)."""
-        pairs = parse_qsl(query, keep_blank_values=True)
+        # clients also send the criteria as a relative URL (`Patient?identifier=...`)
+        pairs = parse_qsl(query.removeprefix(f"{res_type}?"), keep_blank_values=True)
         if not pairs:
             raise FhirError.of(400, "invalid", f"a conditional {res_type} needs search criteria")
         pq = parse_query(pairs)
         ctx = CompileContext(strict=True)
         where = compile_where(res_type, pq, ctx)
+        # resources this session already deleted (a transaction's DELETEs come first) are gone
+        gone = {s.id for s in self.staged if s.res_type == res_type and s.content is None}
         q = select(r.c.pk, r.c.id).where(r.c.res_type == res_type, ~r.c.deleted, where)
-        return [(row[0], row[1]) for row in await self.conn.execute(q.limit(limit))]
+        rows = await self.conn.execute(q.limit(limit + len(gone)))
+        return [(row[0], row[1]) for row in rows if row[1] not in gone][:limit]
 
-    async def lock(self, key: str) -> None:
-        """Serialise conditional operations on the same criteria until commit."""
+    async def lock(self, res_type: str, query: str) -> None:
+        """Serialise conditional operations on the same criteria until commit (the same key
+        for a conditional create, update or transaction entry, however the query is spelled)."""
+        key = f"{res_type}?{_normal_query(query.removeprefix(f'{res_type}?'))}"
         if self.pg:
             digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
             await self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": digest})
@@ -188,7 +194,7 @@ class WriteSession:
                      if_none_exist: str | None = None, res_id: str | None = None,
                      validated: bool = False) -> Outcome:
         if if_none_exist:
-            await self.lock(f"{res_type}?{_normal_query(if_none_exist)}")
+            await self.lock(res_type, if_none_exist)
             matches = await self.find(res_type, if_none_exist)
             if len(matches) > 1:
                 raise FhirError.of(412, "duplicate", f"{where}: If-None-Exist '{if_none_exist}'"
@@ -241,7 +247,7 @@ class WriteSession:
     async def conditional_update(self, res_type: str, query: str, body: dict[str, Any],
                                  where: str, if_match: int | None = None) -> Outcome:
         validate_resource(body, res_type, self.full_validation)
-        await self.lock(f"{res_type}?{_normal_query(query)}")
+        await self.lock(res_type, query)
         matches = await self.find(res_type, query)
         if len(matches) > 1:
             raise FhirError.of(412, "multiple-matches",
@@ -303,10 +309,31 @@ class WriteSession:
             return Outcome(204, res_type, "", 0, self.now, None)
         return await self.delete(res_type, matches[0][1], where)
 
+    async def verify_deletes(self) -> None:
+        """After the flush: no live resource may still reference a resource this session
+        deleted (HAPI's referential integrity on delete: 409 Conflict)."""
+        if not self.referential_integrity:
+            return
+        gone = [(s.res_type, s.id) for s in self.staged if s.content is None]
+        if not gone:
+            return
+        x = idx_reference
+        for start in range(0, len(gone), 50):
+            conds = [and_(x.c.target_type == t, x.c.target_id == i)
+                     for t, i in gone[start:start + 50]]
+            q = (select(resource.c.res_type, resource.c.id, x.c.target_type, x.c.target_id)
+                 .select_from(x.join(resource, resource.c.pk == x.c.res_pk))
+                 .where(~resource.c.deleted, or_(*conds)).limit(5))
+            rows = list(await self.conn.execute(q))
+            if rows:
+                raise FhirError(409, [Issue("conflict", f"cannot delete {tt}/{ti}: {st}/{si} "
+                                            "still references it") for st, si, tt, ti in rows])
+
     async def commit(self) -> None:
         """Write what is staged (idempotent: a second call writes nothing more)."""
         await self.verify_references()
         await flush(self.conn, self.staged)
+        await self.verify_deletes()
         self.staged, self.refs = [], []
 
 

@@ -172,7 +172,7 @@ async def run_transaction(session: WriteSession, entries: list[Entry],
             current = e
             if e.method == "POST":
                 if e.if_none_exist:
-                    await session.lock(f"{e.res_type}?{e.if_none_exist}")
+                    await session.lock(e.res_type, e.if_none_exist)
                     found = await session.find(e.res_type, e.if_none_exist)
                     if len(found) > 1:
                         raise FhirError.of(412, "duplicate", f"{e.label}: ifNoneExist "
@@ -184,6 +184,7 @@ async def run_transaction(session: WriteSession, entries: list[Entry],
                     e.if_none_exist = None
                 bind(e, new_id())
             elif e.method == "PUT" and e.query is not None:
+                await session.lock(e.res_type, e.query)
                 found = await session.find(e.res_type, e.query)
                 if len(found) > 1:
                     raise FhirError.of(412, "multiple-matches",
