@@ -80,9 +80,7 @@ class _Origins:
         self.edges: list[int] = spec["age_band_edges"]
         items = spec["items"]
         self.keys = [o["key"] for o in items]
-        self.cum = [
-            cumulative([o["weights"][b] for o in items]) for b in range(len(self.edges))
-        ]
+        self.cum = [cumulative([o["weights"][b] for o in items]) for b in range(len(self.edges))]
         self.languages = [
             (list(o["languages"]), cumulative(list(o["languages"].values()))) for o in items
         ]

@@ -65,9 +65,7 @@ def make_nihdi(profession_digit: str, serial: int, suffix: str) -> str:
 
 def nihdi_is_well_formed(value: str) -> bool:
     """11 digits whose digits 7-8 are our check over the first six."""
-    return (
-        len(value) == 11 and value.isdigit() and int(value[6:8]) == 97 - int(value[:6]) % 97
-    )
+    return len(value) == 11 and value.isdigit() and int(value[6:8]) == 97 - int(value[:6]) % 97
 
 
 def make_cbe(serial: int) -> str:

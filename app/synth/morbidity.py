@@ -20,7 +20,6 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from functools import cache
 from statistics import NormalDist
-from typing import Any
 
 from app.synth.params import Json, band_index, clinical_data, cumulative
 
@@ -164,7 +163,9 @@ def draw_conditions(
             variant = m.variants[bisect_left(m.variant_cum, rng.random())]
             onset = _onset(rng, m, birth, age, today) - 400
             end = onset + 90 + int(rng.random() * max(1, today - 60 - onset - 90))
-            fact = ConditionFact(m.key, variant, onset, active=False, abatement=min(end, today - 30))
+            fact = ConditionFact(
+                m.key, variant, onset, active=False, abatement=min(end, today - 30)
+            )
             _source(rng, fact, m, mm.gp_also_for_hospital)
             out[m.key] = fact
     if "dyslipidaemia" not in out:
@@ -176,9 +177,3 @@ def draw_conditions(
             _source(rng, fact, m, mm.gp_also_for_hospital)
             out["dyslipidaemia"] = fact
     return out
-
-
-def condition_codings(variant: Json, system: str) -> list[list[Any]]:
-    """The ``[code, display, weight]`` triples of a variant for one code system key."""
-    codes: list[list[Any]] = variant[system]
-    return codes

@@ -14,12 +14,13 @@ CareTeam and Group.
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from app.synth.demography import Person, draw_name
 from app.synth.geography import Sector, Team
 from app.synth.identifiers import make_cbe, make_nihdi
-from app.synth.params import Json, region_data
+from app.synth.params import cumulative, region_data
 
 ZONE_KEY = "zone"
 
@@ -119,9 +120,9 @@ class _Numbers:
         return make_cbe((self.cbe_count * 104729) % 1_000_000)
 
 
-def _professional_origin(rng: random.Random) -> str:
-    r = rng.random()
-    return "flemish" if r < 0.85 else "francophone" if r < 0.95 else "international"
+def _professional_origin(rng: random.Random, weights: dict[str, float]) -> str:
+    keys = list(weights)
+    return keys[bisect_left(cumulative(list(weights.values())), rng.random())]
 
 
 def build_directory(teams: list[Team], inhabitants: list[int], seed: int) -> Directory:
@@ -130,10 +131,12 @@ def build_directory(teams: list[Team], inhabitants: list[int], seed: int) -> Dir
     spec = data["providers"]
     rng = random.Random(f"{seed}:providers")
     numbers = _Numbers()
+    professionals = spec["professionals"]
 
     def person(role: dict[str, str], team: Team, org_id: str) -> Professional:
-        gender = "female" if rng.random() < 0.55 else "male"
-        family, given = draw_name(rng, _professional_origin(rng), gender, 1975)
+        gender = "female" if rng.random() < professionals["female_share"] else "male"
+        origin = _professional_origin(rng, professionals["origin_weights"])
+        family, given = draw_name(rng, origin, gender, 1975)
         nihdi = numbers.nihdi(role["nihdi_first_digit"], role["nihdi_suffix"])
         return Professional(role["key"], nihdi, family, given, gender, team.index, org_id)
 
@@ -182,9 +185,3 @@ def assign_providers(people: list[Person], directory: Directory, seed: int) -> N
         gps = staff.roles["gp"]
         p.gp = gps[int(rng.random() * len(gps))]
         p.pharmacy = staff.pharmacies[int(rng.random() * len(staff.pharmacies))]
-
-
-def role_spec(key: str, data: Json | None = None) -> dict[str, str]:
-    """The ``providers.roles`` entry of ``leuven.json`` for a role key."""
-    data = data or region_data()
-    return next(r for r in data["providers"]["roles"] if r["key"] == key)

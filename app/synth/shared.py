@@ -38,7 +38,9 @@ def zone_organization(systems: Json) -> Resource:
         "id": f"team-{ZONE_KEY}",
         "identifier": [{"system": systems["team"], "value": ZONE_KEY}],
         "active": True,
-        "type": [{"coding": [{"system": ORG_TYPE, "code": "prov", "display": "Healthcare Provider"}]}],
+        "type": [
+            {"coding": [{"system": ORG_TYPE, "code": "prov", "display": "Healthcare Provider"}]}
+        ],
         "name": "Zorgzaam Leuven (synthetisch)",
         "address": [{"city": "Leuven", "postalCode": "3000", "country": "BE"}],
     }
@@ -87,7 +89,9 @@ def pharmacy_organization(ph: Pharmacy, systems: Json) -> Resource:
 
 def facility_organization(f: Facility, systems: Json) -> Resource:
     code, display = (
-        ("orghospital", "hospital") if f.kind == "hospital" else ("orglaboratory", "independent laboratory")
+        ("orghospital", "hospital")
+        if f.kind == "hospital"
+        else ("orglaboratory", "independent laboratory")
     )
     return {
         "resourceType": "Organization",
@@ -120,7 +124,13 @@ def practitioner(p: Professional, systems: Json) -> Resource:
 def practitioner_role(p: Professional, spec: Json, systems: Json, org_display: str) -> Resource:
     coding = [_hcparty(systems, spec["hcparty"], spec["hcparty_display"])]
     if "hl7_role" in spec:
-        coding.append({"system": PRACTITIONER_ROLE, "code": spec["hl7_role"], "display": spec["hl7_role_display"]})
+        coding.append(
+            {
+                "system": PRACTITIONER_ROLE,
+                "code": spec["hl7_role"],
+                "display": spec["hl7_role_display"],
+            }
+        )
     role: Resource = {
         "resourceType": "PractitionerRole",
         "id": p.id,
@@ -148,7 +158,15 @@ def team_care_team(staff: TeamStaff, specs: dict[str, Json], systems: Json) -> R
         "name": f"Buurtteam {team.name}",
         "participant": [
             {
-                "role": [{"coding": [_hcparty(systems, specs[p.role]["hcparty"], specs[p.role]["hcparty_display"])]}],
+                "role": [
+                    {
+                        "coding": [
+                            _hcparty(
+                                systems, specs[p.role]["hcparty"], specs[p.role]["hcparty_display"]
+                            )
+                        ]
+                    }
+                ],
                 "member": _ref("PractitionerRole", p.id, p.display),
             }
             for p in staff.members()
@@ -158,7 +176,7 @@ def team_care_team(staff: TeamStaff, specs: dict[str, Json], systems: Json) -> R
 
 
 def team_group(team: Team, members: list[Person], systems: Json) -> Resource:
-    return {
+    group: Resource = {
         "resourceType": "Group",
         "id": team.org_id,
         "identifier": [{"system": systems["team_group"], "value": team.key}],
@@ -168,8 +186,10 @@ def team_group(team: Team, members: list[Person], systems: Json) -> Resource:
         "name": f"Inwoners buurtteam {team.name}",
         "managingEntity": _ref("Organization", team.org_id, f"Buurtteam {team.name}"),
         "quantity": len(members),
-        "member": [{"entity": {"reference": f"Patient/{p.id}"}} for p in members],
     }
+    if members:  # FHIR JSON has no empty arrays
+        group["member"] = [{"entity": {"reference": f"Patient/{p.id}"}} for p in members]
+    return group
 
 
 def shared_resources(directory: Directory, people: list[Person]) -> list[Resource]:
@@ -191,9 +211,11 @@ def shared_resources(directory: Directory, people: list[Person]) -> list[Resourc
             org_display = pharmacy_names.get(p.organization_id, f"Buurtteam {staff.team.name}")
             roles.append(practitioner_role(p, specs[p.role], systems, org_display))
         care_teams.append(team_care_team(staff, specs, systems))
-    orgs.extend(facility_organization(f, systems) for f in directory.hospitals + directory.laboratories)
+    orgs.extend(
+        facility_organization(f, systems) for f in directory.hospitals + directory.laboratories
+    )
     by_team: list[list[Person]] = [[] for _ in directory.staff]
-    for p in people:
-        by_team[p.team].append(p)
+    for person in people:
+        by_team[person.team].append(person)
     groups = [team_group(s.team, by_team[s.team.index], systems) for s in directory.staff]
     return orgs + practitioners + roles + care_teams + groups

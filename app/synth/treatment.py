@@ -10,6 +10,7 @@ Belgian polypharmacy (13.5% of people on >= 5 chronic medicines, 3.1% on >= 10; 
 
 from __future__ import annotations
 
+import math
 import random
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -44,9 +45,6 @@ class TreatmentPlan:
     medicines: list[MedFact] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
 
-    def active_groups(self) -> set[str]:
-        return {m.group for m in self.medicines if m.active and m.group}
-
     def has_active(self, group: str) -> bool:
         return any(m.active and m.group == group for m in self.medicines)
 
@@ -75,15 +73,15 @@ def _applies(rule: Json, present: dict[str, ConditionFact], age: int, sex: str) 
         return False
     if "unless_any" in rule and any(k in present for k in rule["unless_any"]):
         return False
-    return age >= rule.get("min_age", 0) and rule.get("sex", sex) == sex
+    return bool(age >= rule.get("min_age", 0) and rule.get("sex", sex) == sex)
 
 
-def _probability(rule: Json, age: int, sex: str, n_chronic: int, frail: bool) -> float:
+def _probability(rule: Json, age: int, sex: str, n_chronic: int, frail: bool, z: float) -> float:
     if "probability_by_age_band" not in rule:
         return float(rule["probability"])
     spec = medicine_data()["filler_multimorbidity_boost"]
     p = rule["probability_by_age_band"][band_index(_edges(), age)]
-    p *= 1 + spec["value"] * n_chronic
+    p *= (1 + spec["value"] * n_chronic) * math.exp(spec["latent_frailty"] * z)
     if frail:
         p *= spec["frailty_factor"]
     f = rule.get("female_factor")
@@ -100,6 +98,7 @@ def plan_treatment(
     birth: int,
     today: int,
     window_start: int,
+    frailty_z: float = 0.0,
 ) -> TreatmentPlan:
     """Apply the treatment and filler rules, then add switches, stops and acute courses."""
     data = medicine_data()
@@ -118,7 +117,9 @@ def plan_treatment(
             continue
         if "requires_group" in rule and not plan.has_active(rule["requires_group"]):
             continue
-        if rng.random() >= _probability(rule, age, sex, n_chronic, frail):
+        if rng.random() >= _probability(rule, age, sex, n_chronic, frail, frailty_z):
+            if rule.get("gap_blocks_group"):
+                taken.add(group)  # a deliberate gap: no later rule fills this class
             continue
         taken.add(group)
         options = rule["options"]
@@ -134,27 +135,46 @@ def plan_treatment(
         else:
             start = today - 30 - int(rng.random() * min(3650, max(1, today - 30 - adult)))
         start = max(min(start, today - 7), adult if age >= 18 else birth)
-        stopped = rng.random() < history["stopped_probability"]
-        for entry in option["medicines"]:
+        stopped = rule.get("stoppable", True) and rng.random() < history["stopped_probability"]
+        for i, entry in enumerate(option["medicines"]):
             key, alternatives = _resolve(rng, entry)
+            if i and rule.get("stepwise"):  # add-on medicines come later than the first one
+                start = min(start + int(rng.random() * 0.6 * (today - start)), today - 7)
             if any(m.key == key and m.active for m in plan.medicines):
                 continue
             poor = rng.random() < dispensing["poor_adherence_share"]
             lo, hi = dispensing["poor_gap_factor" if poor else "good_gap_factor"]
-            med = MedFact(key, catalogue[key], start, None, reason and reason.key, group, False, lo + rng.random() * (hi - lo))
+            med = MedFact(
+                key,
+                catalogue[key],
+                start,
+                None,
+                reason.key if reason else None,
+                group,
+                False,
+                lo + rng.random() * (hi - lo),
+            )
             if stopped and start < today - 90:
                 med.end = start + 60 + int(rng.random() * (today - 30 - start - 60))
-            elif alternatives and len(alternatives) > 1 and rng.random() < history["switched_probability"]:
+            elif (
+                alternatives
+                and len(alternatives) > 1
+                and rng.random() < history["switched_probability"]
+            ):
                 old_key = _pick(rng, {k: w for k, w in alternatives.items() if k != key})
                 old_start = max(start - 180 - int(rng.random() * 1500), adult)
                 if old_start < start:
-                    plan.medicines.append(MedFact(old_key, catalogue[old_key], old_start, start, med.reason, group))
+                    plan.medicines.append(
+                        MedFact(old_key, catalogue[old_key], old_start, start, med.reason, group)
+                    )
             plan.medicines.append(med)
     _acute_courses(rng, plan, data, age, today, window_start)
     return plan
 
 
-def _acute_courses(rng: random.Random, plan: TreatmentPlan, data: Json, age: int, today: int, window_start: int) -> None:
+def _acute_courses(
+    rng: random.Random, plan: TreatmentPlan, data: Json, age: int, today: int, window_start: int
+) -> None:
     spec = data["acute_courses"]
     years = (today - window_start) / 365.25
     rate = spec["courses_per_year_by_age_band"][band_index(_edges(), age)] * years
@@ -162,7 +182,9 @@ def _acute_courses(rng: random.Random, plan: TreatmentPlan, data: Json, age: int
         key = _pick(rng, spec["options"])
         item = data["catalogue"][key]
         start = window_start + int(rng.random() * (today - window_start - item["pack_days"] - 2))
-        plan.medicines.append(MedFact(key, item, start, start + item["pack_days"], None, None, True))
+        plan.medicines.append(
+            MedFact(key, item, start, start + item["pack_days"], None, None, True)
+        )
 
 
 def poisson(rng: random.Random, lam: float) -> int:
@@ -171,7 +193,7 @@ def poisson(rng: random.Random, lam: float) -> int:
         return 0
     if lam > 30:
         return max(0, round(rng.gauss(lam, lam**0.5)))
-    k, p, s = 0, pow(2.718281828459045, -lam), 0.0
+    k, p = 0, math.exp(-lam)
     s = p
     u = rng.random()
     while u > s:
