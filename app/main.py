@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from app import __version__
-from app.api import operations, rest, system
+from app.api import measure, operations, rest, system
 from app.api.http import fhir_response
 from app.config import Settings
 from app.fhir.errors import FhirError, Issue, operation_outcome
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "exception", "internal server error; the request was not applied")]), 500)
 
     app.include_router(system.router)
+    app.include_router(measure.router)
     # rest before operations: its literal `_history` routes must win over `{operation}`
     app.include_router(rest.router)
     app.include_router(operations.router)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fhir.resources import R4B
@@ -158,6 +159,11 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+# Checks beyond structure that an engine registers for its own resource type (the measure
+# engine compiles a Measure's criteria, so a Measure that cannot run is never stored).
+RESOURCE_CHECKS: dict[str, Callable[[dict[str, Any]], list[Issue]]] = {}
+
+
 def validate_resource(obj: Any, expected_type: str | None = None, full: bool = True) -> str:
     """Validate one R4 resource (a parsed JSON object); return its type or raise a 4xx."""
     if not isinstance(obj, dict):
@@ -175,6 +181,8 @@ def validate_resource(obj: Any, expected_type: str | None = None, full: bool = T
             f"the body holds a {rt} but the URL names {expected_type}", ["resourceType"],
         )
     issues = collect_issues(obj, full)
+    if not issues and rt in RESOURCE_CHECKS:
+        issues = RESOURCE_CHECKS[rt](obj)
     if issues:
         raise FhirError(422, issues)
     return rt

@@ -55,6 +55,10 @@ async def load(db: Database, batches: Iterable[list[dict[str, Any]]],
         written += len(staged)
     if db.is_sqlite:
         async with db.engine.connect() as conn:
+            # statistics, so the planner knows a (res_type, param) range is not selective
+            await conn.execute(text("PRAGMA analysis_limit=2000"))
+            await conn.execute(text("ANALYZE"))
+            await conn.commit()
             await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
     else:
         async with db.engine.connect() as conn:

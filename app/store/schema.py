@@ -77,7 +77,9 @@ def _index_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ..
         *columns,
         Column("patient_id", String(64)),
     )
-    Index(f"ix_{name}_pk", t.c.res_pk)
+    # (res_pk, res_type, param): per-resource look-ups (sort values, deletes) must win over the
+    # (res_type, param, ...) indexes whatever the planner's statistics say
+    Index(f"ix_{name}_pk", t.c.res_pk, t.c.res_type, t.c.param)
     for i, cols in enumerate(indexes):
         Index(f"ix_{name}_{i}", *(t.c[c] for c in cols))
     return t

@@ -38,7 +38,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('idx_composite', schema=None) as batch_op:
         batch_op.create_index('ix_idx_composite_0', ['res_type', 'param', 'code1', 'res_pk'], unique=False)
-        batch_op.create_index('ix_idx_composite_pk', ['res_pk'], unique=False)
+        batch_op.create_index('ix_idx_composite_pk', ['res_pk', 'res_type', 'param'], unique=False)
 
     op.create_table('idx_date',
     sa.Column('res_pk', sa.BigInteger(), nullable=False),
@@ -51,7 +51,7 @@ def upgrade() -> None:
     with op.batch_alter_table('idx_date', schema=None) as batch_op:
         batch_op.create_index('ix_idx_date_0', ['res_type', 'param', 'low', 'high', 'res_pk'], unique=False)
         batch_op.create_index('ix_idx_date_1', ['patient_id', 'res_type', 'param'], unique=False)
-        batch_op.create_index('ix_idx_date_pk', ['res_pk'], unique=False)
+        batch_op.create_index('ix_idx_date_pk', ['res_pk', 'res_type', 'param'], unique=False)
 
     op.create_table('idx_number',
     sa.Column('res_pk', sa.BigInteger(), nullable=False),
@@ -62,7 +62,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('idx_number', schema=None) as batch_op:
         batch_op.create_index('ix_idx_number_0', ['res_type', 'param', 'value', 'res_pk'], unique=False)
-        batch_op.create_index('ix_idx_number_pk', ['res_pk'], unique=False)
+        batch_op.create_index('ix_idx_number_pk', ['res_pk', 'res_type', 'param'], unique=False)
 
     op.create_table('idx_quantity',
     sa.Column('res_pk', sa.BigInteger(), nullable=False),
@@ -76,7 +76,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('idx_quantity', schema=None) as batch_op:
         batch_op.create_index('ix_idx_quantity_0', ['res_type', 'param', 'code', 'value', 'res_pk'], unique=False)
-        batch_op.create_index('ix_idx_quantity_pk', ['res_pk'], unique=False)
+        batch_op.create_index('ix_idx_quantity_pk', ['res_pk', 'res_type', 'param'], unique=False)
 
     op.create_table('idx_reference',
     sa.Column('res_pk', sa.BigInteger(), nullable=False),
@@ -91,7 +91,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_idx_reference_0', ['res_type', 'param', 'target_id', 'target_type', 'res_pk'], unique=False)
         batch_op.create_index('ix_idx_reference_1', ['target_type', 'target_id'], unique=False)
         batch_op.create_index('ix_idx_reference_2', ['res_type', 'param', 'url'], unique=False)
-        batch_op.create_index('ix_idx_reference_pk', ['res_pk'], unique=False)
+        batch_op.create_index('ix_idx_reference_pk', ['res_pk', 'res_type', 'param'], unique=False)
 
     op.create_table('idx_string',
     sa.Column('res_pk', sa.BigInteger(), nullable=False),
@@ -103,7 +103,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('idx_string', schema=None) as batch_op:
         batch_op.create_index('ix_idx_string_0', ['res_type', 'param', 'value', 'res_pk'], unique=False)
-        batch_op.create_index('ix_idx_string_pk', ['res_pk'], unique=False)
+        batch_op.create_index('ix_idx_string_pk', ['res_pk', 'res_type', 'param'], unique=False)
 
     op.create_table('idx_token',
     sa.Column('res_pk', sa.BigInteger(), nullable=False),
@@ -116,7 +116,7 @@ def upgrade() -> None:
     with op.batch_alter_table('idx_token', schema=None) as batch_op:
         batch_op.create_index('ix_idx_token_0', ['res_type', 'param', 'code', 'system', 'res_pk'], unique=False)
         batch_op.create_index('ix_idx_token_1', ['res_type', 'param', 'code', 'patient_id'], unique=False)
-        batch_op.create_index('ix_idx_token_pk', ['res_pk'], unique=False)
+        batch_op.create_index('ix_idx_token_pk', ['res_pk', 'res_type', 'param'], unique=False)
 
     op.create_table('idx_uri',
     sa.Column('res_pk', sa.BigInteger(), nullable=False),
@@ -127,7 +127,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('idx_uri', schema=None) as batch_op:
         batch_op.create_index('ix_idx_uri_0', ['res_type', 'param', 'value'], unique=False)
-        batch_op.create_index('ix_idx_uri_pk', ['res_pk'], unique=False)
+        batch_op.create_index('ix_idx_uri_pk', ['res_pk', 'res_type', 'param'], unique=False)
 
     op.create_table('patient_dirty',
     sa.Column('patient_id', sa.String(length=64), nullable=False),

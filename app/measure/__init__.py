@@ -1,0 +1,1 @@
+"""Measure evaluation: FHIR Measures compiled to SQL over the search-index tables."""
