@@ -97,6 +97,23 @@ def seed(
     asyncio.run(seed_database(Settings(), region_config, if_empty, validate_every, batch))
 
 
+@cli.command()
+def evaluate(
+    measure: Annotated[str, typer.Argument(help="Measure id or canonical url")],
+    period: Annotated[str | None, typer.Option(help="a year or month: 2025, 2025-03")] = None,
+    period_start: Annotated[str | None, typer.Option("--period-start")] = None,
+    period_end: Annotated[str | None, typer.Option("--period-end")] = None,
+    subject: Annotated[str | None, typer.Option(help="Patient/x, Group/x, Practitioner/x")] = None,
+    report: Annotated[str, typer.Option(help="population | subject-list | subject")] = "population",
+    out: Annotated[Path | None, typer.Option(help="write the MeasureReport JSON here")] = None,
+) -> None:
+    """Evaluate a Measure and print its MeasureReport as a table (and write the JSON)."""
+    from app.measure.cli import evaluate_command
+
+    asyncio.run(evaluate_command(Settings(), measure, period_start or period,
+                                 period_end or period, subject, report, out))
+
+
 def main() -> None:
     cli()
 

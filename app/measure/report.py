@@ -132,6 +132,11 @@ async def build_report(ev: Evaluator, measure: CompiledMeasure, report_type: str
             gj["stratifier"] = [await _stratifier_json(ev, s, result, measure.scoring)
                                 for s in group.stratifiers]
         report["group"].append(gj)
+    if measure.supplemental and kind != "individual":
+        sde = await _supplemental(ev, measure, report)
+        contained += sde
+        report.setdefault("evaluatedResource", [])
+        report["evaluatedResource"] += [{"reference": f"#{o['id']}"} for o in sde]
     if contained:
         report["contained"] = contained
     if evaluated:
@@ -162,6 +167,24 @@ async def _stratifier_json(ev: Evaluator, stratifier: Any, result: GroupResult,
             stratum["measureScore"] = _score_json(sc)
         strata.append(stratum)
     return {"code": [{"text": stratifier.code}], "stratum": strata}
+
+
+async def _supplemental(ev: Evaluator, measure: CompiledMeasure,
+                       report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Supplemental data as contained Observations (the DEQM way): one per value, counting
+    the patients of the initial population of the first group with that value."""
+    result = await group_populations(ev, measure.groups[0], measure.scoring)
+    ip = result.populations.get("initial-population", set())
+    out = []
+    for code, variable in measure.supplemental:
+        values = await ev.values(variable)
+        tally = Counter(values.get(p, "unknown") for p in ip)
+        for i, (value, n) in enumerate(sorted(tally.items())):
+            out.append({"resourceType": "Observation", "id": f"sde-{code}-{i}",
+                        "status": "final", "code": {"text": code},
+                        "valueCodeableConcept": {"text": value},
+                        "component": [{"code": {"text": "count"}, "valueInteger": n}]})
+    return out
 
 
 def _subject_list(list_id: str, code: str, patients: Iterable[str]) -> dict[str, Any]:
