@@ -23,7 +23,7 @@ Row = tuple[Any, ...]
 
 @dataclass(slots=True)
 class IndexRows:
-    token: list[Row] = field(default_factory=list)  # (param, system, code)
+    token: list[Row] = field(default_factory=list)  # (param, system, code, folded text)
     string: list[Row] = field(default_factory=list)  # (param, value, exact)
     date: list[Row] = field(default_factory=list)  # (param, low, high)
     reference: list[Row] = field(default_factory=list)  # (param, target_type, target_id, url)
@@ -186,7 +186,8 @@ def _identifier_types(param: str, ident: dict[str, Any]) -> list[Row]:
     itype, value = ident.get("type"), ident.get("value")
     if not isinstance(itype, dict) or not isinstance(value, str):
         return []
-    return [(param + ":of-type", _cut(f"{c.get('system') or ''}|{c['code']}"), _cut(value))
+    return [(param + ":of-type", _cut(f"{c.get('system') or ''}|{c['code']}"), _cut(value),
+             None)
             for c in itype.get("coding", ()) if isinstance(c, dict) and c.get("code")]
 
 
@@ -206,10 +207,10 @@ def index_resource(res_type: str, resource: dict[str, Any]) -> IndexRows:
         for v, vt in values:
             if t == "token":
                 for system, c, text in tokens(v, vt):
-                    if c is not None or system is not None:
-                        out.token.append((code, _cut(system), _cut(c)))
-                    if text:
-                        out.string.append((code + ":text", fold(text), text))
+                    # the display or text rides on the token row, for :text searches
+                    if c is not None or system is not None or text:
+                        out.token.append((code, _cut(system), _cut(c),
+                                          fold(text) if text else None))
                 if vt == "Identifier" and isinstance(v, dict):
                     out.token += _identifier_types(code, v)
             elif t == "string":
@@ -224,7 +225,7 @@ def index_resource(res_type: str, resource: dict[str, Any]) -> IndexRows:
                     ident = v["identifier"]
                     if isinstance(ident, dict) and ident.get("value"):
                         out.token.append((code + ":identifier", _cut(ident.get("system")),
-                                          _cut(ident["value"])))
+                                          _cut(ident["value"]), None))
             elif t == "quantity":
                 q = quantity(v)
                 if q is not None:

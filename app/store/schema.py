@@ -89,6 +89,7 @@ idx_token = _index_table(
     "idx_token",
     Column("system", String(255)),
     Column("code", String(255)),
+    Column("text", String(255)),  # display / text, case- and accent-folded (for :text)
     indexes=(
         ("res_type", "param", "code", "system", "res_pk"),
         ("res_type", "param", "code", "patient_id"),

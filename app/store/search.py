@@ -257,12 +257,12 @@ class Compiler:
                 sub = _in_index(idx_token, rt, sp.code, or_(*preds))
                 return not_(r.c.pk.in_(sub)) if mod == "not" else r.c.pk.in_(sub)
             if mod == "text":
-                preds = [or_(idx_string.c.value.like(_like_escape(fold(unescape(v))) + "%",
-                                                     escape="\\"),
-                             idx_string.c.value.like("% " + _like_escape(fold(unescape(v))) + "%",
-                                                     escape="\\"))
+                preds = [or_(idx_token.c.text.like(_like_escape(fold(unescape(v))) + "%",
+                                                   escape="\\"),
+                             idx_token.c.text.like("% " + _like_escape(fold(unescape(v))) + "%",
+                                                   escape="\\"))
                          for v in values]
-                return r.c.pk.in_(_in_index(idx_string, rt, sp.code + ":text", or_(*preds)))
+                return r.c.pk.in_(_in_index(idx_token, rt, sp.code, or_(*preds)))
             if mod in ("in", "not-in"):
                 preds = []
                 for url in values:

@@ -98,8 +98,11 @@ async def _bulk_insert(conn: AsyncConnection, table: str, columns: list[str],
         )
 
 
-async def flush(conn: AsyncConnection, writes: list[StagedWrite]) -> None:
-    """Persist staged writes: resource rows, versions, index rows; mark compartments."""
+async def flush(conn: AsyncConnection, writes: list[StagedWrite], mark: bool = True) -> None:
+    """Persist staged writes: resource rows, versions, index rows; mark compartments.
+
+    `mark=False` leaves the touched patients unmarked: the stratification engine writes
+    RiskAssessments (in the patient compartment) and must not queue its own output."""
     if not writes:
         return
     new = [w for w in writes if w.pk is None]
@@ -139,6 +142,8 @@ async def flush(conn: AsyncConnection, writes: list[StagedWrite]) -> None:
                 bucket.extend((*head, *r, w.patient_id) for r in rows)
     for kind, rows in per_table.items():
         await _bulk_insert(conn, INDEX_TABLES[kind].name, _INDEX_COLUMNS[kind], rows)
+    if not mark:
+        return
     patients = {w.patient_id for w in writes if w.patient_id}
     patients |= {w.id for w in writes if w.res_type == "Patient"}
     if patients:

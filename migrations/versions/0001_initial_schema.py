@@ -111,6 +111,7 @@ def upgrade() -> None:
     sa.Column('param', sa.String(length=64), nullable=False),
     sa.Column('system', sa.String(length=255), nullable=True),
     sa.Column('code', sa.String(length=255), nullable=True),
+    sa.Column('text', sa.String(length=255), nullable=True),
     sa.Column('patient_id', sa.String(length=64), nullable=True)
     )
     with op.batch_alter_table('idx_token', schema=None) as batch_op:
