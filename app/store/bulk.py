@@ -20,12 +20,31 @@ from app.store.db import Database
 from app.store.writer import StagedWrite, flush, stage
 
 
+def stage_batch(batch: list[dict[str, Any]], validate_every: int = 0,
+                offset: int = 0) -> list[StagedWrite]:
+    """Validate a sample of a batch and stage it (indexing and serialising every resource).
+    Pure and picklable, so it can run in a worker process."""
+    now = now_us()
+    staged = []
+    for i, res in enumerate(batch, start=offset + 1):
+        if validate_every and i % validate_every == 0:
+            validate_resource(res)
+        staged.append(stage(res["resourceType"], res["id"], res, "POST", 1, now, None))
+    return staged
+
+
+async def write_staged(db: Database, staged: list[StagedWrite]) -> int:
+    """One batch in one transaction."""
+    async with db.write() as conn:
+        await flush(conn, staged)
+    return len(staged)
+
+
 async def load(db: Database, batches: Iterable[list[dict[str, Any]]],
                validate_every: int = 0) -> int:
     """Write every batch in its own transaction; return the number of resources written.
 
-    Batches are generated, validated and indexed in a worker thread while the previous batch is
-    being written, so Python work overlaps the database's."""
+    Each batch is staged in a worker thread while the previous one is being written."""
     it = iter(batches)
     seen = [0]
 
@@ -33,26 +52,25 @@ async def load(db: Database, batches: Iterable[list[dict[str, Any]]],
         batch = next(it, None)
         if batch is None:
             return None
-        now = now_us()
-        staged = []
-        for res in batch:
-            seen[0] += 1
-            if validate_every and seen[0] % validate_every == 0:
-                validate_resource(res)
-            staged.append(stage(res["resourceType"], res["id"], res, "POST", 1, now, None))
-        return staged
+        out = stage_batch(batch, validate_every, seen[0])
+        seen[0] += len(batch)
+        return out
 
     written = 0
     upcoming = asyncio.create_task(asyncio.to_thread(produce))
     while (staged := await upcoming) is not None:
         upcoming = asyncio.create_task(asyncio.to_thread(produce))
         try:
-            async with db.write() as conn:
-                await flush(conn, staged)
+            written += await write_staged(db, staged)
         except BaseException:
             upcoming.cancel()
             raise
-        written += len(staged)
+    await finish(db)
+    return written
+
+
+async def finish(db: Database) -> None:
+    """After a bulk load: planner statistics (and a WAL checkpoint on SQLite)."""
     if db.is_sqlite:
         async with db.engine.connect() as conn:
             # statistics, so the planner knows a (res_type, param) range is not selective
@@ -64,7 +82,6 @@ async def load(db: Database, batches: Iterable[list[dict[str, Any]]],
         async with db.engine.connect() as conn:
             await conn.execute(text("ANALYZE"))
             await conn.commit()
-    return written
 
 
 async def is_empty(db: Database) -> bool:
