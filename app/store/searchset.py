@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.fhir.definitions import patient_compartment
 from app.fhir.errors import FhirError, Issue
 from app.fhir.query import Include, ParsedQuery
 from app.fhir.search_params import registry
@@ -192,8 +193,6 @@ async def _one_include(conn: AsyncConnection, frontier: list[Hit], inc: Include,
                        outside_compartment: str | None = None) -> list[Hit]:
     x = idx_reference
     t = resource.alias("t")
-    joined_v = and_(_v.c.res_pk == t.c.pk, _v.c.version == t.c.version)
-    cols = (t.c.pk, t.c.res_type, t.c.id, _v.c.content)
     if not inc.reverse:
         anywhere = inc.source_type == "*"
         sources = [h.pk for h in frontier if anywhere or h.res_type == inc.source_type]
@@ -204,20 +203,23 @@ async def _one_include(conn: AsyncConnection, frontier: list[Hit], inc: Include,
             raise FhirError.of(400, "invalid",
                                f"_include: {inc.source_type} has no parameter '{inc.param}'")
         q = (
-            select(*cols).distinct()
+            select(t.c.pk)
             .select_from(x.join(t, and_(t.c.res_type == x.c.target_type,
-                                        t.c.id == x.c.target_id)).join(_v, joined_v))
+                                        t.c.id == x.c.target_id)))
             .where(x.c.res_pk.in_(sources), ~t.c.deleted)
         )
         if not anywhere:
             q = q.where(x.c.res_type == inc.source_type)
         if outside_compartment is not None:
-            q = q.where(or_(t.c.patient_id.is_(None), t.c.patient_id != outside_compartment))
+            # $everything: follow references to types that are never in a Patient's
+            # compartment (Practitioner, Organization, Medication, Location, ...); the
+            # compartment's own resources are already in the result
+            q = q.where(x.c.target_type.not_in(sorted(compartment_types())))
         if inc.param != "*":
             q = q.where(_param_filter(inc.source_type, inc.param))
         if inc.target_type:
             q = q.where(x.c.target_type == inc.target_type)
-        return await _select_hits(conn, q.limit(MAX_INCLUDED))
+        return await _with_content(conn, q)
     if registry().get(inc.source_type, inc.param) is None and inc.param != "*":
         raise FhirError.of(400, "invalid",
                            f"_revinclude: {inc.source_type} has no parameter '{inc.param}'")
@@ -229,15 +231,30 @@ async def _one_include(conn: AsyncConnection, frontier: list[Hit], inc: Include,
         if inc.target_type and inc.target_type != target_type:
             continue
         q = (
-            select(*cols).distinct()
-            .select_from(x.join(t, t.c.pk == x.c.res_pk).join(_v, joined_v))
+            select(t.c.pk)
+            .select_from(x.join(t, t.c.pk == x.c.res_pk))
             .where(x.c.res_type == inc.source_type, x.c.target_type == target_type,
                    x.c.target_id.in_(ids), ~t.c.deleted)
         )
         if inc.param != "*":
             q = q.where(_param_filter(inc.source_type, inc.param))
-        hits += await _select_hits(conn, q.limit(MAX_INCLUDED))
+        hits += await _with_content(conn, q)
     return hits
+
+
+async def _with_content(conn: AsyncConnection, pks: Any) -> list[Hit]:
+    """The resources whose pks a query selects, with their current JSON: de-duplicated on
+    the key before the (large) content is fetched."""
+    t = resource.alias("t")
+    wanted = pks.distinct().limit(MAX_INCLUDED).subquery()
+    q = (select(t.c.pk, t.c.res_type, t.c.id, _v.c.content)
+         .select_from(t.join(_v, and_(_v.c.res_pk == t.c.pk, _v.c.version == t.c.version)))
+         .where(t.c.pk.in_(select(wanted.c.pk))))
+    return await _select_hits(conn, q)
+
+
+def compartment_types() -> frozenset[str]:
+    return frozenset(patient_compartment()) | {"Patient"}
 
 
 def _param_filter(res_type: str, param: str) -> ColumnElement[bool]:
