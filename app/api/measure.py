@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from app.api.http import base_url, check_accept, fhir_response, read_body
 from app.api.rest import write
+from app.fhir.dates import now_us, to_instant
 from app.fhir.errors import FhirError
 from app.fhir.validation import RESOURCE_CHECKS
 from app.measure.criteria import measure_issues
@@ -153,10 +154,15 @@ def _gaps_parameters(gaps: list[dict[str, Any]], period: tuple[str, str],
                          "entry": [{"reference": i["fullUrl"]}]} for i in issues],
         }
         bundle = {"resourceType": "Bundle", "type": "document",
+                  # bdl-9, bdl-10: a document has an identifier and a timestamp
+                  "identifier": {"system": "urn:ietf:rfc:3986",
+                                 "value": f"urn:uuid:{uuid.uuid4()}"},
+                  "timestamp": to_instant(now_us()),
                   "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": composition},
                             {"fullUrl": f"{base}/{patient}",
                              "resource": {"resourceType": "Patient", "id": g["patient"]}},
                             *issues]}
         out.append({"name": "return", "resource": bundle})
-    return {"resourceType": "Parameters", "parameter": out}
+    # FHIR JSON has no empty arrays: no open gap, no parameter
+    return {"resourceType": "Parameters", **({"parameter": out} if out else {})}
 

@@ -452,8 +452,11 @@ def compile_measure(measure: dict[str, Any]) -> CompiledMeasure:
     supplemental = [(_text_code(sd.get("code")) or f"sde-{i}",
                      _context_expr(sd.get("criteria", {}), f"Measure.supplementalData[{i}]"))
                     for i, sd in enumerate(measure.get("supplementalData", []))]
+    used = list(c.retrieves)  # evaluatedResource lists the resources of these only
+    for name, (_, _, where) in c.raw.items():
+        c.named(name, where)  # a definition no population uses yet must still run
     return CompiledMeasure(measure.get("url", ""), measure.get("id"), scoring, improvement,
-                           groups, supplemental, c.retrieves)
+                           groups, supplemental, used)
 
 
 def _context_expr(crit: dict[str, Any], where: str) -> str:

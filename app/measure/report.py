@@ -104,11 +104,12 @@ async def build_report(ev: Evaluator, measure: CompiledMeasure, report_type: str
         "measure": canonical,
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "period": {"start": ev.period[0], "end": ev.period[1]},
-        "improvementNotation": {"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/measure-improvement-notation",
-            "code": measure.improvement}]},
         "group": [],
     }
+    if measure.scoring != "cohort":  # a cohort has no score to improve
+        report["improvementNotation"] = {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/measure-improvement-notation",
+            "code": measure.improvement}]}
     if subject_ref:
         report["subject"] = {"reference": subject_ref}
     contained: list[dict[str, Any]] = []
@@ -135,8 +136,9 @@ async def build_report(ev: Evaluator, measure: CompiledMeasure, report_type: str
     if measure.supplemental and kind != "individual":
         sde = await _supplemental(ev, measure, report)
         contained += sde
-        report.setdefault("evaluatedResource", [])
-        report["evaluatedResource"] += [{"reference": f"#{o['id']}"} for o in sde]
+        if sde:  # FHIR JSON has no empty arrays (no patient, no supplemental value)
+            report.setdefault("evaluatedResource", [])
+            report["evaluatedResource"] += [{"reference": f"#{o['id']}"} for o in sde]
     if contained:
         report["contained"] = contained
     if evaluated:
@@ -166,7 +168,10 @@ async def _stratifier_json(ev: Evaluator, stratifier: Any, result: GroupResult,
         if sc is not None:
             stratum["measureScore"] = _score_json(sc)
         strata.append(stratum)
-    return {"code": [{"text": stratifier.code}], "stratum": strata}
+    out: dict[str, Any] = {"code": [{"text": stratifier.code}]}
+    if strata:  # no patient in any population: no stratum (and no empty array)
+        out["stratum"] = strata
+    return out
 
 
 async def _supplemental(ev: Evaluator, measure: CompiledMeasure,

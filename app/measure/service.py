@@ -16,7 +16,7 @@ from app.measure.criteria import CompiledMeasure, compile_measure
 from app.measure.evaluator import Evaluator, Subject
 from app.measure.report import REPORT_TYPES, build_report, group_populations
 from app.store import reads
-from app.store.schema import idx_reference, idx_uri, resource, resource_version
+from app.store.schema import idx_reference, idx_token, idx_uri, resource, resource_version
 
 _COMPILED: dict[bytes, CompiledMeasure] = {}
 
@@ -42,7 +42,7 @@ async def load_measure(conn: AsyncConnection, measure_id: str | None,
             raise FhirError.of(404, "not-found", f"Measure/{measure_id} is not known")
         content = found.content
     elif url:
-        canonical = url.split("|")[0]
+        canonical, _, version = url.partition("|")
         v = resource_version
         q = (select(v.c.content)
              .select_from(resource.join(v, and_(v.c.res_pk == resource.c.pk,
@@ -52,6 +52,10 @@ async def load_measure(conn: AsyncConnection, measure_id: str | None,
                         idx_uri.c.res_type == "Measure", idx_uri.c.param == "url",
                         idx_uri.c.value == canonical)))
              .order_by(resource.c.last_updated.desc()).limit(1))
+        if version:  # `url|1.0.0`: that version, not the latest Measure with the url
+            q = q.where(resource.c.pk.in_(select(idx_token.c.res_pk).where(
+                idx_token.c.res_type == "Measure", idx_token.c.param == "version",
+                idx_token.c.code == version)))
         content = (await conn.execute(q)).scalar()
         if content is None:
             parsed = parse_reference(url)
@@ -112,7 +116,23 @@ async def resolve_subject(conn: AsyncConnection, subject: str | None,
         return await resolve_subject(conn, None, ref)
     members = select(x.c.target_id).where(x.c.res_pk == cur.pk, x.c.param == "member",
                                           x.c.target_type == "Patient")
+    gone = await _inactive_members(conn, parsed.id)
+    if gone:
+        members = members.where(x.c.target_id.not_in(gone))
     return Subject("group", ref, members)
+
+
+async def _inactive_members(conn: AsyncConnection, group_id: str) -> list[str]:
+    """Patients a Group lists with `member.inactive` true: no longer members (the search
+    index keeps every `member.entity`)."""
+    found = await reads.read_version(conn, "Group", group_id)
+    group = orjson.loads(found.content) if found is not None and found.content else {}
+    listed: dict[bool, set[str]] = {True: set(), False: set()}
+    for m in group.get("member", []):
+        parsed = parse_reference(m.get("entity", {}).get("reference", ""))
+        if parsed is not None and parsed.type == "Patient":
+            listed[m.get("inactive") is True].add(parsed.id)
+    return sorted(listed[True] - listed[False])  # an active entry wins (a patient back in)
 
 
 async def evaluate(conn: AsyncConnection, loaded: LoadedMeasure, period: tuple[str, str],
