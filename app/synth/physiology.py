@@ -86,7 +86,7 @@ def draw_physiology(
         active & set(ASCVD) and rng.random() < u["ascvd_without_lipid_code_raised_share"]
     ):
         base += u["dyslipidaemia_extra"]
-    ldl = max(55.0, gauss(base, u["sd"]))
+    ldl = max(u["floor"], gauss(base, u["sd"]))
     red = ldl_spec["statin_reduction"]
     cuts: list[tuple[int, int | None, float]] = []
     for m in plan.medicines:
