@@ -114,6 +114,22 @@ def evaluate(
                                  period_end or period, subject, report, out))
 
 
+@cli.command()
+def stratify(
+    everyone: Annotated[bool, typer.Option("--all", help="every patient, not only the changed "
+                                           "ones")] = False,
+    map_file: Annotated[Path | None, typer.Option("--map", help="stratification map (JSON); "
+                                                  "default: the shipped one")] = None,
+    on: Annotated[str | None, typer.Option("--date", help="reference date YYYY-MM-DD "
+                                           "(default: today)")] = None,
+) -> None:
+    """Place patients on the stratification map: those whose data changed since the last run,
+    or everyone with --all (RiskAssessment per patient, Groups per stratum and team)."""
+    from app.stratify.command import run_stratify
+
+    asyncio.run(run_stratify(Settings(), everyone, map_file, on))
+
+
 def main() -> None:
     cli()
 

@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     # Load the ValueSets, CodeSystems and Measures under fhir_profiles/ at start-up.
     load_profiles: bool = True
+    # Seconds between two rounds of the background stratification of changed patients
+    # (0: no background task; `phm stratify` and `POST /$stratify` still work).
+    stratify_interval: float = 2.0
+    # The stratification map (a JSON file); empty: fhir_profiles/stratification/default.json.
+    stratification_map: str = ""
+    # Reference date of the stratification (YYYY-MM-DD); empty: today (UTC).
+    stratify_date: str = ""
     # Connections per worker process.
     pool_size: int = 10
     log_level: str = "info"

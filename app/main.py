@@ -13,13 +13,14 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from app import __version__
-from app.api import measure, operations, rest, system
+from app.api import measure, operations, rest, stratify, system
 from app.api.http import fhir_response
 from app.config import Settings
 from app.fhir.errors import FhirError, Issue, operation_outcome
 from app.store.db import create_database
 from app.store.migrate import upgrade
 from app.store.profiles import load_profiles
+from app.stratify.worker import stratification
 
 log = logging.getLogger("app")
 
@@ -36,9 +37,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = create_database(settings)
         if settings.load_profiles:
             await load_profiles(app.state.db)
+        app.state.stratify = stratification(app.state.db, settings)
+        app.state.stratify.start()
         try:
             yield
         finally:
+            await app.state.stratify.stop()
             await app.state.db.dispose()
 
     app = FastAPI(
@@ -78,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "exception", "internal server error; the request was not applied")]), 500)
 
     app.include_router(system.router)
+    app.include_router(stratify.router)
     app.include_router(measure.router)
     # rest before operations: its literal `_history` routes must win over `{operation}`
     app.include_router(rest.router)

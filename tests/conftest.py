@@ -21,6 +21,10 @@ from app.config import Settings
 from app.main import create_app
 from app.store.schema import metadata
 
+# No background stratification in tests (it would write RiskAssessments and Groups while a
+# test counts resources); tests/stratify starts it explicitly.
+os.environ.setdefault("PHM_STRATIFY_INTERVAL", "0")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 PG_URL = os.environ.get("PHM_TEST_POSTGRES_URL",

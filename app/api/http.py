@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from app.fhir.dates import http_date
 from app.fhir.errors import FhirError
+from app.fhir.validation import check_depth
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir", "text/json")
@@ -44,7 +45,7 @@ async def read_body(request: Request, max_bytes: int, allow_patch: bool = False)
                            "application/fhir+json" + (" or application/json-patch+json"
                                                       if allow_patch else ""))
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > max_bytes:
+    if length and length.isascii() and length.isdigit() and int(length) > max_bytes:
         raise FhirError.of(413, "too-costly", f"the body is larger than {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -58,9 +59,11 @@ async def read_body(request: Request, max_bytes: int, allow_patch: bool = False)
     if not raw.strip():
         raise FhirError.of(400, "required", "the request has no body")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise FhirError.of(400, "structure", f"the body is not valid JSON: {exc}") from None
+    check_depth(body)
+    return body
 
 
 def fhir_response(content: bytes | dict[str, Any] | None, status: int = 200,

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from app.api.deps import known_type
 from app.api.http import base_url, check_accept, fhir_response
 from app.api.rest import _instant_param, _page_size, render_searchset
+from app.fhir.definitions import resource_types
 from app.fhir.errors import FhirError
 from app.fhir.query import Include, ParsedQuery, parse_query
 from app.store import reads
@@ -26,6 +27,9 @@ async def everything(request: Request, patient_id: str) -> Response:
     size = _page_size(qp.get("_count"), settings)
     since = _instant_param("_since", qp.get("_since"))
     types = [t for t in (qp.get("_type") or "").split(",") if t]
+    unknown = [t for t in types if t not in resource_types()]
+    if unknown:
+        raise FhirError.of(400, "not-supported", f"_type: {unknown[0]!r} is not a resource type")
     pq: ParsedQuery = parse_query([(k, v) for k, v in qp.multi_items()
                                    if k in ("_cursor", "_dir")])
     async with request.app.state.db.read() as conn:

@@ -114,7 +114,7 @@ async def history_response(request: Request, res_type: str | None, res_id: str |
     if qp.get("_cursor"):
         values = decode_cursor(qp["_cursor"])
         if len(values) != 3 or not all(isinstance(v, int) and not isinstance(v, bool)
-                                       for v in values):
+                                       for v in values) or abs(values[2]) > reads.MAX_VERSION:
             raise FhirError.of(400, "invalid", "the paging cursor is not valid")
         cursor = (values[0], values[1], values[2])
     async with request.app.state.db.read() as conn:
@@ -132,7 +132,7 @@ async def history_response(request: Request, res_type: str | None, res_id: str |
     base = base_url(request)
     path = base + request.url.path[len(request.scope.get("root_path", "")):]
     links = {"self": page_url(path, params, _cursor=qp.get("_cursor"))}
-    if more:
+    if more and rows:  # _count=0: the total only, no page to follow
         last = rows[-1]
         links["next"] = page_url(path, params,
                                  _cursor=encode_cursor([last.last_updated, last.pk,
@@ -298,7 +298,7 @@ async def instance_history(request: Request, res_type: str, res_id: str) -> Resp
 async def vread(request: Request, res_type: str, res_id: str, vid: str) -> Response:
     check_accept(request)
     known_type(res_type)
-    if not vid.isdigit():
+    if not (vid.isascii() and vid.isdigit()):  # not "¹", which isdigit() accepts
         raise FhirError.of(404, "not-found", f"{res_type}/{res_id} has no version '{vid}'")
     async with request.app.state.db.read() as conn:
         found = await reads.read_version(conn, res_type, res_id, int(vid))

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from app.fhir.errors import FhirError
+from app.fhir.validation import CONTROL_CHARS
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 RESULT_PARAMS = frozenset({
@@ -129,6 +130,9 @@ def parse_include(value: str, reverse: bool, iterate: bool) -> Include:
 def parse_query(pairs: list[tuple[str, str]]) -> ParsedQuery:
     q = ParsedQuery()
     for key, raw in pairs:
+        if CONTROL_CHARS.search(key) or CONTROL_CHARS.search(raw):
+            raise FhirError.of(400, "invalid", f"search parameter {key!r} contains control "
+                               "characters, which no FHIR string holds")
         base, _, modifier = key.partition(":")
         if key == "_count":
             q.count = _int("_count", raw)

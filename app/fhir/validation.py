@@ -21,6 +21,13 @@ from app.fhir.definitions import PRIMITIVES, Element, TypeDef, resource_types, t
 from app.fhir.errors import FhirError, Issue
 
 MAX_ISSUES = 25
+# Deeper JSON is refused before anything recurses over it: orjson serialises at most 255
+# levels, fhir.resources' models recurse about a dozen Python frames per level, and real
+# resources (extensions in extensions included) stay far below this.
+MAX_DEPTH = 100
+# R4 2.24.0.1: strings SHALL NOT contain characters below U+0020 other than tab, CR and LF
+# (and PostgreSQL cannot index a NUL)
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
@@ -127,6 +134,10 @@ class _Walker:
             if not isinstance(value, want) or (t != "boolean" and isinstance(value, bool)):
                 self.add(loc, f"must be a JSON {_json_name(t)} ({t}), got {_show(value)}", "value")
                 return
+            if isinstance(value, str) and CONTROL_CHARS.search(value):
+                self.add(loc, f"{_show(value)} contains control characters (FHIR strings allow "
+                         "tab, CR and LF only)", "value")
+                return
             pattern = _PATTERNS.get(t)
             if pattern is not None and not pattern.fullmatch(value):
                 self.add(loc, f"{_show(value)} is not a valid {t}", "value")
@@ -162,6 +173,22 @@ def _show(value: Any) -> str:
 # Checks beyond structure that an engine registers for its own resource type (the measure
 # engine compiles a Measure's criteria, so a Measure that cannot run is never stored).
 RESOURCE_CHECKS: dict[str, Callable[[dict[str, Any]], list[Issue]]] = {}
+
+
+def check_depth(value: Any, what: str = "the body") -> None:
+    """Raise a 400 when JSON nests deeper than MAX_DEPTH arrays and objects (iteratively, so
+    the check itself cannot overflow the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                if depth >= MAX_DEPTH:
+                    raise FhirError.of(400, "structure",
+                                       f"{what} nests JSON deeper than {MAX_DEPTH} levels")
+                stack.append((child, depth + 1))
 
 
 def validate_resource(obj: Any, expected_type: str | None = None, full: bool = True) -> str:

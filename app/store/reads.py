@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.fhir.references import ID
 from app.store.schema import resource, resource_version
+
+MAX_VERSION = 2**31 - 1  # resource.version is an INTEGER
 
 
 @dataclass(slots=True)
@@ -39,6 +42,8 @@ _v = resource_version
 
 async def current(conn: AsyncConnection, res_type: str, res_id: str,
                   for_update: bool = False) -> Current | None:
+    if not ID.match(res_id):
+        return None
     q = select(resource.c.pk, resource.c.version, resource.c.deleted, resource.c.last_updated,
                resource.c.patient_id).where(resource.c.res_type == res_type,
                                             resource.c.id == res_id)
@@ -51,6 +56,8 @@ async def current(conn: AsyncConnection, res_type: str, res_id: str,
 async def read_version(conn: AsyncConnection, res_type: str, res_id: str,
                        version: int | None = None) -> StoredVersion | None:
     """The current version (or version `version`) of a resource, deleted or not."""
+    if not ID.match(res_id) or version is not None and not 0 < version <= MAX_VERSION:
+        return None  # cannot exist (and would be an error, not a miss, on PostgreSQL)
     cols = (_v.c.res_pk, _v.c.res_type, _v.c.id, _v.c.version, _v.c.last_updated, _v.c.method,
             _v.c.content)
     if version is None:

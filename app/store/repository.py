@@ -29,7 +29,7 @@ from app.fhir.references import (
     parse_reference,
     rewrite_references,
 )
-from app.fhir.validation import validate_resource
+from app.fhir.validation import check_depth, validate_resource
 from app.store import reads
 from app.store.schema import idx_reference, resource
 from app.store.search import CompileContext
@@ -61,7 +61,7 @@ def parse_if_match(header: str | None) -> int | None:
     if v.startswith("W/"):
         v = v[2:]
     v = v.strip('"')
-    if not v.isdigit():
+    if not (v.isascii() and v.isdigit()):
         raise FhirError.of(400, "invalid", f"If-Match must be an ETag like W/\"3\", got {header}")
     return int(v)
 
@@ -285,6 +285,7 @@ class WriteSession:
                 patched.get("resourceType") != res_type:
             raise FhirError.of(422, "processing",
                                f"{where}: a patch may not change resourceType or id")
+        check_depth(patched, f"{where}: the patched resource")  # patches can nest deeper
         return await self.update(res_type, res_id, patched, where, found.version,
                                  method="PATCH")
 

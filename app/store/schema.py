@@ -42,6 +42,8 @@ resource = Table(
     Index("ix_resource_patient", "patient_id", "pk"),
     Index("ix_resource_type_updated", "res_type", "last_updated"),
     Index("ix_resource_updated", "last_updated"),
+    # covering: a semi-join from an index table to live resources of a type is index-only
+    Index("ix_resource_live", "pk", "res_type", "deleted", "patient_id"),
 )
 
 resource_version = Table(
@@ -67,7 +69,8 @@ conditional_lock = Table(
 )
 
 
-def _index_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ...]) -> Table:
+def _index_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ...],
+                 per_resource: tuple[str, ...] = ()) -> Table:
     t = Table(
         name,
         metadata,
@@ -79,7 +82,9 @@ def _index_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ..
     )
     # (res_pk, res_type, param): per-resource look-ups (sort values, deletes) must win over the
     # (res_type, param, ...) indexes whatever the planner's statistics say
-    Index(f"ix_{name}_pk", t.c.res_pk, t.c.res_type, t.c.param)
+    # (with the values for token and date: the per-resource probes of searches and measures
+    # are then index-only scans)
+    Index(f"ix_{name}_pk", t.c.res_pk, t.c.res_type, t.c.param, *(t.c[c] for c in per_resource))
     for i, cols in enumerate(indexes):
         Index(f"ix_{name}_{i}", *(t.c[c] for c in cols))
     return t
@@ -94,6 +99,7 @@ idx_token = _index_table(
         ("res_type", "param", "code", "system", "res_pk"),
         ("res_type", "param", "code", "patient_id"),
     ),
+    per_resource=("code", "system"),
 )
 idx_string = _index_table(
     "idx_string",
@@ -106,6 +112,7 @@ idx_date = _index_table(
     Column("low", BigInteger, nullable=False),
     Column("high", BigInteger, nullable=False),
     indexes=(("res_type", "param", "low", "high", "res_pk"), ("patient_id", "res_type", "param")),
+    per_resource=("low", "high"),
 )
 idx_reference = _index_table(
     "idx_reference",

@@ -350,6 +350,8 @@ class Compiler:
                 conds = [x.c.target_type == parsed.type, x.c.target_id == parsed.id]
                 if not parsed.local:  # absolute: match the URL, or a local copy of the target
                     preds.append(x.c.url == v)
+                    # a canonical without its version matches every version
+                    preds.append(x.c.url.like(_like_escape(v) + "|%", escape="\\"))
                 preds.append(and_(*conds))
             elif v.startswith(("http://", "https://", "urn:")):
                 preds.append(x.c.url == v.split("|")[0] if "|" not in v else x.c.url == v)
@@ -505,9 +507,12 @@ def sort_expression(res_type: str, name: str, descending: bool) -> ColumnElement
         "reference": "target_id",
     }.get(sp.type, "value")
     col = t.c[column]
+    # No `res_type` term: `res_pk` implies it, and with it SQLite (without ANALYZE statistics)
+    # prefers the covering (res_type, param, ...) index and scans every row of the type for
+    # each resource sorted (seconds for a few thousand Observations).
     return (
         select(agg(col))
-        .where(t.c.res_pk == r.c.pk, t.c.res_type == res_type, t.c.param.in_(names))
+        .where(t.c.res_pk == r.c.pk, t.c.param.in_(names))
         .scalar_subquery()
     )
 

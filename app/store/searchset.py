@@ -14,6 +14,7 @@ from app.fhir.definitions import patient_compartment
 from app.fhir.errors import FhirError, Issue
 from app.fhir.query import Include, ParsedQuery
 from app.fhir.search_params import registry
+from app.fhir.validation import CONTROL_CHARS
 from app.store.schema import idx_reference, resource, resource_version
 from app.store.search import (
     CompileContext,
@@ -55,7 +56,8 @@ def decode_cursor(token: str) -> list[Any]:
         values = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, orjson.JSONDecodeError):
         raise FhirError.of(400, "invalid", "the paging cursor is not valid") from None
-    if not isinstance(values, list) or not values or not isinstance(values[-1], int):
+    if not isinstance(values, list) or not values or not isinstance(values[-1], int) or any(
+            isinstance(v, int) and not -(2**63) <= v < 2**63 for v in values):
         raise FhirError.of(400, "invalid", "the paging cursor is not valid")
     return values
 
@@ -64,7 +66,7 @@ def _fits(value: Any, expr: ColumnElement[Any]) -> bool:
     """A cursor value has the type of its sort key (a forged cursor must not reach SQL)."""
     if value is None:
         return True
-    if isinstance(value, bool):
+    if isinstance(value, bool) or isinstance(value, str) and CONTROL_CHARS.search(value):
         return False
     try:
         py = expr.type.python_type

@@ -69,6 +69,11 @@ def parse_entries(bundle: dict[str, Any]) -> list[Entry]:
                 not isinstance(req.get("url"), str):
             raise FhirError.of(400, "required", f"{where} needs request.method and request.url",
                                [f"{where}.request"])
+        for key, value in (("fullUrl", e.get("fullUrl")), ("request.ifNoneExist",
+                           req.get("ifNoneExist")), ("request.ifMatch", req.get("ifMatch"))):
+            if value is not None and not isinstance(value, str):
+                raise FhirError.of(400, "structure", f"{where}.{key} must be a string",
+                                   [f"{where}.{key}"])
         method = req["method"].upper()
         if method not in ORDER:
             raise FhirError.of(400, "not-supported", f"{where}: method {method} is not supported",

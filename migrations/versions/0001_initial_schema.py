@@ -51,7 +51,7 @@ def upgrade() -> None:
     with op.batch_alter_table('idx_date', schema=None) as batch_op:
         batch_op.create_index('ix_idx_date_0', ['res_type', 'param', 'low', 'high', 'res_pk'], unique=False)
         batch_op.create_index('ix_idx_date_1', ['patient_id', 'res_type', 'param'], unique=False)
-        batch_op.create_index('ix_idx_date_pk', ['res_pk', 'res_type', 'param'], unique=False)
+        batch_op.create_index('ix_idx_date_pk', ['res_pk', 'res_type', 'param', 'low', 'high'], unique=False)
 
     op.create_table('idx_number',
     sa.Column('res_pk', sa.BigInteger(), nullable=False),
@@ -117,7 +117,7 @@ def upgrade() -> None:
     with op.batch_alter_table('idx_token', schema=None) as batch_op:
         batch_op.create_index('ix_idx_token_0', ['res_type', 'param', 'code', 'system', 'res_pk'], unique=False)
         batch_op.create_index('ix_idx_token_1', ['res_type', 'param', 'code', 'patient_id'], unique=False)
-        batch_op.create_index('ix_idx_token_pk', ['res_pk', 'res_type', 'param'], unique=False)
+        batch_op.create_index('ix_idx_token_pk', ['res_pk', 'res_type', 'param', 'code', 'system'], unique=False)
 
     op.create_table('idx_uri',
     sa.Column('res_pk', sa.BigInteger(), nullable=False),
@@ -146,6 +146,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('pk')
     )
     with op.batch_alter_table('resource', schema=None) as batch_op:
+        batch_op.create_index('ix_resource_live', ['pk', 'res_type', 'deleted', 'patient_id'], unique=False)
         batch_op.create_index('ix_resource_patient', ['patient_id', 'pk'], unique=False)
         batch_op.create_index('ix_resource_type_updated', ['res_type', 'last_updated'], unique=False)
         batch_op.create_index('ix_resource_updated', ['last_updated'], unique=False)
@@ -180,6 +181,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_resource_updated')
         batch_op.drop_index('ix_resource_type_updated')
         batch_op.drop_index('ix_resource_patient')
+        batch_op.drop_index('ix_resource_live')
 
     op.drop_table('resource')
     op.drop_table('patient_dirty')

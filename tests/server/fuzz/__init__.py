@@ -1,0 +1,1 @@
+"""Hypothesis strategies and an OpenAPI document for fuzzing the FHIR API (pure: no I/O)."""
