@@ -30,7 +30,6 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._server import SHARED, fresh_database, running_server  # noqa: E402
 
-
 URN = re.compile(r'(urn:uuid:[0-9a-f-]{36})')
 
 
@@ -46,7 +45,7 @@ def literal_copies(files: list[Path], copies: int) -> Any:
                 rid = e["fullUrl"].rsplit(":", 1)[-1] + f"-{k}"
                 ids[e["fullUrl"]] = f"{res['resourceType']}/{rid}"
                 res["id"] = rid
-            raw = URN.sub(lambda m: ids.get(m.group(1), m.group(1)),
+            raw = URN.sub(lambda m, ids=ids: ids.get(m.group(1), m.group(1)),
                           orjson.dumps([e["resource"] for e in bundle["entry"]]).decode())
             batch = [r for r in orjson.loads(raw)
                      if f"{r['resourceType']}/{r['id']}" not in seen]
