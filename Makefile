@@ -18,6 +18,7 @@ install: $(VENV)/.installed
 run: install
 	$(PHM) migrate
 	$(PHM) seed --if-empty
+	$(PHM) stratify
 	$(PHM) serve
 
 test: install
