@@ -77,11 +77,17 @@ def sync_url(url: str) -> str:
     return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
+def ensure_sqlite_folder(database_url: str) -> None:
+    """SQLite creates the file, not its folder (./var/ on a fresh clone)."""
+    url = make_url(database_url)
+    if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_database(settings: Settings) -> Database:
     url = make_url(settings.database_url)
     if url.drivername.startswith("sqlite"):
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_folder(settings.database_url)
         engine = create_async_engine(url,
                                      connect_args={"timeout": 60})
         _sqlite_events(engine)

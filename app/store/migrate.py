@@ -19,6 +19,9 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade_sync(database_url: str) -> None:
+    from app.store.db import ensure_sqlite_folder
+
+    ensure_sqlite_folder(database_url)
     command.upgrade(alembic_config(database_url), "head")
 
 
