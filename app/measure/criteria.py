@@ -32,7 +32,8 @@ from app.store.search import CompileContext, Compiler
 DEFINITION_URL = "https://phm-fhir.be/fhir/StructureDefinition/measure-definition"
 FHIR_QUERY = "application/x-fhir-query"
 FHIRPATH = "text/fhirpath"
-CONTEXT_VARIABLES = frozenset({"ageBand", "sex", "neighbourhoodTeam", "stratum"})
+CONTEXT_VARIABLES = frozenset({"ageBand", "sex", "neighbourhoodTeam", "stratum",
+                               "diabetesSubstratum", "cardiovascularSubstratum"})
 POPULATIONS = ("initial-population", "denominator", "denominator-exclusion",
                "denominator-exception", "numerator", "numerator-exclusion",
                "measure-population", "measure-population-exclusion", "measure-observation")

@@ -250,8 +250,13 @@ class Evaluator:
              .where(x.c.res_type == "Group", x.c.param == "member",
                     x.c.target_type == "Patient", t.c.res_type == "Group",
                     t.c.param == param, t.c.system == system,
+                    *([t.c.code.in_(spec["codes"])] if spec.get("codes") else []),
                     x.c.res_pk.in_(select(resource.c.pk).where(~resource.c.deleted,
                                                                resource.c.res_type == "Group")),
                     *self._subject_filter(x.c.target_id))
              .group_by(x.c.target_id))
-        return {row[0]: str(row[1]) for row in await self.conn.execute(q)}
+        out = {row[0]: str(row[1]) for row in await self.conn.execute(q)}
+        if spec.get("default"):  # e.g. "none": outside every Group of this axis
+            for pid in await self.universe():
+                out.setdefault(pid, spec["default"])
+        return out

@@ -55,13 +55,13 @@ def stratified_region() -> list[Resource]:
     """Eight diabetics over two teams and two strata (plus one in neither), some tested."""
     out: list[Resource] = []
     plan = [  # id, gender, team, stratum, tested
-        ("d1", "female", "zl1", "t2d-lifestyle-oral", True),
-        ("d2", "male", "zl1", "t2d-lifestyle-oral", False),
-        ("d3", "female", "zl1", "t2d-insulin-complications", True),
-        ("d4", "male", "zl2", "t2d-insulin-complications", True),
-        ("d5", "other", "zl2", "t2d-insulin-complications", False),
+        ("d1", "female", "zl1", "chronic-stable", True),
+        ("d2", "male", "zl1", "chronic-stable", False),
+        ("d3", "female", "zl1", "chronic-uncontrolled", True),
+        ("d4", "male", "zl2", "chronic-uncontrolled", True),
+        ("d5", "other", "zl2", "chronic-uncontrolled", False),
         ("d6", "female", "zl2", None, True),
-        ("d7", None, None, "t2d-lifestyle-oral", True),
+        ("d7", None, None, "chronic-stable", True),
         ("d8", "male", None, None, False),
     ]
     for pid, gender, _, _, tested in plan:
@@ -75,7 +75,7 @@ def stratified_region() -> list[Resource]:
     for team in ("zl1", "zl2"):
         members = [pid for pid, _, t, _, _ in plan if t == team]
         out.append(group(f"team-{team}", members + ["healthy"] * (team == "zl1"), team=team))
-    for stratum in ("t2d-lifestyle-oral", "t2d-insulin-complications"):
+    for stratum in ("chronic-stable", "chronic-uncontrolled"):
         members = [pid for pid, _, _, s, _ in plan if s == stratum]
         out.append(group(f"stratum-{stratum}", members, stratum=stratum))
     return out
@@ -94,17 +94,17 @@ async def test_team_stratum_sex_strata(measure_client: httpx.AsyncClient) -> Non
 
     assert num_den("neighbourhood-team") == {"zl1": (2, 3), "zl2": (2, 3), "unknown": (1, 2)}
     assert num_den("stratum") == {
-        "t2d-lifestyle-oral": (2, 3),
-        "t2d-insulin-complications": (2, 3),
+        "chronic-stable": (2, 3),
+        "chronic-uncontrolled": (2, 3),
         "unknown": (1, 2),
     }
     assert num_den("sex") == {"female": (3, 3), "male": (1, 3), "other": (0, 1), "unknown": (1, 1)}
     assert num_den("team-x-stratum") == {
-        ("zl1", "t2d-lifestyle-oral"): (1, 2),
-        ("zl1", "t2d-insulin-complications"): (1, 1),
-        ("zl2", "t2d-insulin-complications"): (1, 2),
+        ("zl1", "chronic-stable"): (1, 2),
+        ("zl1", "chronic-uncontrolled"): (1, 1),
+        ("zl2", "chronic-uncontrolled"): (1, 2),
         ("zl2", "unknown"): (1, 1),
-        ("unknown", "t2d-lifestyle-oral"): (1, 1),
+        ("unknown", "chronic-stable"): (1, 1),
         ("unknown", "unknown"): (0, 1),
     }
     team = next(
