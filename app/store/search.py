@@ -45,7 +45,6 @@ from app.store.schema import (
 )
 
 r = resource.alias("r")
-ValueSetLoader = Any  # async (url) -> list[(system, code|None)] ; resolved before compiling
 
 
 @dataclass
@@ -544,10 +543,3 @@ def order_by(keys: list[tuple[ColumnElement[Any], bool]], backwards: bool) -> li
         out.append(expr.desc() if d else expr.asc())
     out.append(r.c.pk.desc() if backwards else r.c.pk.asc())
     return out
-
-
-def base_select(res_type: str | None, where: ColumnElement[bool]) -> Select[Any]:
-    q = select(r.c.pk).where(~r.c.deleted, where)
-    if res_type is not None:
-        q = q.where(r.c.res_type == res_type)
-    return q

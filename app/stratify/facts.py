@@ -125,6 +125,28 @@ async def compute(
     return Batch(facts, gone, teams)
 
 
+def _per_patient(
+    facts: dict[str, PatientFacts], rows: list[tuple[str, int, str, str]]
+) -> list[tuple[PatientFacts, list[tuple[int, tuple[str, str]]]]]:
+    """Rows (patient, pk, system, code) grouped per patient that has facts."""
+    per: dict[str, list[tuple[int, tuple[str, str]]]] = defaultdict(list)
+    for pid, pk, system, code in rows:
+        per[pid].append((pk, (system, code)))
+    return [(facts[pid], found) for pid, found in per.items() if pid in facts]
+
+
+def _present(
+    pf: PatientFacts, found: list[tuple[int, tuple[str, str]]], single: list[FactDef],
+    codes: MapCodes,
+) -> None:
+    """Yes/no facts: true when a coded resource of the fact's ValueSet is there."""
+    for f in single:
+        pks = sorted({pk for pk, c in found if c in codes.by_fact[f.name]})
+        if pks:
+            pf.values[f.name] = True
+            pf.basis[f.name] = pks
+
+
 def _conditions(
     facts: dict[str, PatientFacts],
     rows: list[tuple[str, int, str, str]],
@@ -132,18 +154,8 @@ def _conditions(
     counts: list[FactDef],
     codes: MapCodes,
 ) -> None:
-    per: dict[str, list[tuple[int, tuple[str, str]]]] = defaultdict(list)
-    for pid, pk, system, code in rows:
-        per[pid].append((pk, (system, code)))
-    for pid, found in per.items():
-        pf = facts.get(pid)
-        if pf is None:
-            continue
-        for f in single:
-            pks = sorted({pk for pk, c in found if c in codes.by_fact[f.name]})
-            if pks:
-                pf.values[f.name] = True
-                pf.basis[f.name] = pks
+    for pf, found in _per_patient(facts, rows):
+        _present(pf, found, single, codes)
         for f in counts:
             hit_sets, pks_all = 0, set[int]()
             for url in f.spec["valueSets"]:
@@ -163,18 +175,8 @@ def _medicines(
     counts: list[FactDef],
     codes: MapCodes,
 ) -> None:
-    per: dict[str, list[tuple[int, tuple[str, str]]]] = defaultdict(list)
-    for pid, pk, system, code in rows:
-        per[pid].append((pk, (system, code)))
-    for pid, found in per.items():
-        pf = facts.get(pid)
-        if pf is None:
-            continue
-        for f in single:
-            pks = sorted({pk for pk, c in found if c in codes.by_fact[f.name]})
-            if pks:
-                pf.values[f.name] = True
-                pf.basis[f.name] = pks
+    for pf, found in _per_patient(facts, rows):
+        _present(pf, found, single, codes)
         for f in counts:
             first: dict[tuple[str, str], int] = {}
             for pk, c in sorted(found):
