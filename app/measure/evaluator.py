@@ -8,26 +8,38 @@ query per stratifier over the subject's patients, never from one evaluation per 
 
 from __future__ import annotations
 
+import calendar
 import functools
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import Column, ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BinaryExpression
+from sqlalchemy.sql.operators import in_op
 
 from app.fhir.definitions import PROFILES
 from app.fhir.errors import FhirError
 from app.fhir.search_params import registry
-from app.measure.criteria import And, Count, Has, Not, Or, Retrieve, clauses_for
-from app.store.schema import idx_date, idx_reference, idx_string, idx_token, resource
+from app.measure.criteria import Retrieve, clauses_for
+from app.store.schema import (
+    INDEX_TABLES,
+    idx_date,
+    idx_reference,
+    idx_string,
+    idx_token,
+    resource,
+)
 from app.store.search import CompileContext, Compiler, r, sort_expression
 from app.store.terminology import expand
 
-_OPS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
+OPS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
         "<": operator.lt, "<=": operator.le}
 
 
@@ -49,10 +61,27 @@ class Subject:
     select: Select[Any] | None = None  # SQL selecting the patient ids (None: all patients)
 
 
+def _index_select(pred: Any) -> Select[Any] | None:
+    """The `SELECT res_pk FROM idx_x WHERE ...` of a predicate `r.pk IN (...)`, else None."""
+    if not isinstance(pred, BinaryExpression) or pred.operator is not in_op \
+            or pred.left is not r.c.pk:
+        return None
+    sub = getattr(pred.right, "element", None)
+    if not isinstance(sub, Select) or len(sub.selected_columns) != 1:
+        return None
+    col = sub.selected_columns[0]
+    return sub if col.name == "res_pk" and getattr(col, "table", None) in INDEX_TABLES.values() \
+        else None
+
+
+def _only_pk(expr: Any) -> bool:
+    """Whether an expression over the search alias `r` reads nothing of it but `pk`."""
+    return all(c is r.c.pk for c in visitors.iterate(expr) if isinstance(c, Column)
+               and c.table is r)
+
+
 def _replace_r(expr: Any, pk: Any) -> Any:
     """The sort expression with the search alias' pk replaced by another column."""
-    from sqlalchemy.sql import visitors
-
     def swap(el: Any) -> Any:
         if el is r.c.pk:
             return pk
@@ -61,36 +90,27 @@ def _replace_r(expr: Any, pk: Any) -> Any:
     return visitors.replacement_traverse(expr, {}, swap)
 
 
-def _key(rv: Retrieve) -> tuple[Any, ...]:
-    latest = (rv.latest.name, rv.latest.descending) if rv.latest else None
-    return (rv.res_type, rv.clauses, latest, rv.then)
-
-
 @dataclass
 class Evaluator:
     conn: AsyncConnection
     period: tuple[str, str]
     subject: Subject
-    _retrieved: dict[tuple[Any, ...], set[str]] = field(default_factory=dict)
-    _counts: dict[tuple[Any, ...], dict[str, int]] = field(default_factory=dict)
     _valuesets: dict[str, list[tuple[str | None, str | None]]] = field(default_factory=dict)
-    _universe: set[str] | None = None
-    _strata: dict[str, dict[str, str]] = field(default_factory=dict)
+    _ctes: int = 0
 
     # -- the subject ------------------------------------------------------------------------
 
-    async def universe(self) -> set[str]:
-        if self._universe is None:
-            q = select(r.c.id).where(r.c.res_type == "Patient", ~r.c.deleted)
-            if self.subject.select is not None:
-                q = q.where(r.c.id.in_(self.subject.select))
-            self._universe = {row[0] for row in await self.conn.execute(q)}
-        return self._universe
+    async def universe_select(self) -> Select[Any]:
+        """SELECT pid: the subject's patients."""
+        q = select(r.c.id.label("pid")).where(r.c.res_type == "Patient", ~r.c.deleted)
+        if self.subject.select is not None:
+            q = q.where(r.c.id.in_(self.subject.select))
+        return q
 
     # -- retrieves --------------------------------------------------------------------------
 
     async def _where(self, res_type: str,
-                     pairs: tuple[tuple[str, str], ...]) -> ColumnElement[bool]:
+                     pairs: tuple[tuple[str, str], ...]) -> list[ColumnElement[bool]]:
         clauses = clauses_for(pairs, self.period)
         ctx = CompileContext(strict=True)
         for c in clauses:
@@ -99,14 +119,32 @@ class Evaluator:
                     if url not in self._valuesets:
                         self._valuesets[url] = await expand(self.conn, url)
                     ctx.valuesets[url] = self._valuesets[url]
-        return Compiler(ctx).clauses(res_type, clauses)
+        return Compiler(ctx).clause_list(res_type, clauses)
 
     async def _base(self, rv: Retrieve) -> Select[Any]:
-        where = await self._where(rv.res_type, rv.clauses)
-        q = select(r.c.pk, r.c.patient_id).where(
-            r.c.res_type == rv.res_type, ~r.c.deleted, r.c.patient_id.is_not(None), where)
+        """SELECT pk, patient_id of the resources matching the clauses (a resource may come
+        more than once: one row per matching index row of the first clause).
+
+        Index rows exist for live resources only and carry the compartment owner, so the
+        statement starts from the first clause's index rows and checks the others by res_pk:
+        no probe of the resource table per candidate. It goes through `resource` only when no
+        clause can lead (all negated) or a clause reads its columns (`_id`, `_lastUpdated`)."""
+        preds = await self._where(rv.res_type, rv.clauses)
+        lead = next((p for p in preds if _index_select(p) is not None), None)
+        if lead is None or not all(_only_pk(p) for p in preds):
+            q = select(r.c.pk, r.c.patient_id).where(
+                r.c.res_type == rv.res_type, ~r.c.deleted, r.c.patient_id.is_not(None), *preds)
+            owner = r.c.patient_id
+        else:
+            sub = _index_select(lead)
+            assert sub is not None
+            table = sub.selected_columns[0].table
+            q = sub.with_only_columns(table.c.res_pk.label("pk"), table.c.patient_id).where(
+                table.c.patient_id.is_not(None),
+                *[_replace_r(p, table.c.res_pk) for p in preds if p is not lead])
+            owner = table.c.patient_id
         if self.subject.select is not None:
-            q = q.where(r.c.patient_id.in_(self.subject.select))
+            q = q.where(owner.in_(self.subject.select))
         return q
 
     async def matching(self, rv: Retrieve) -> Select[Any]:
@@ -117,8 +155,8 @@ class Evaluator:
         # sort values joined once (not a correlated sub-select per row), then ranked
         # MATERIALIZED: compute the matches once; SQLite would otherwise re-run the index
         # semi-joins for every row the window function reads
-        matches = base.cte(f"m{len(self._retrieved) + len(self._counts)}").prefix_with(
-            "MATERIALIZED")
+        self._ctes += 1
+        matches = base.cte(f"m{self._ctes}").prefix_with("MATERIALIZED")
         sort = sort_expression(rv.res_type, rv.latest.name, rv.latest.descending)
         keyed = select(matches.c.pk, matches.c.patient_id,
                        _replace_r(sort, matches.c.pk).label("s")).subquery()
@@ -131,26 +169,24 @@ class Evaluator:
         if rv.then:
             then = await self._where(rv.res_type, rv.then)
             kept = q.subquery()
-            q = select(kept.c.pk, kept.c.patient_id).select_from(
-                kept.join(r, r.c.pk == kept.c.pk)).where(then)
+            if all(_only_pk(p) for p in then):
+                q = select(kept.c.pk, kept.c.patient_id).where(
+                    *[_replace_r(p, kept.c.pk) for p in then])
+            else:
+                q = select(kept.c.pk, kept.c.patient_id).select_from(
+                    kept.join(r, r.c.pk == kept.c.pk)).where(*then)
         return q
 
-    async def patients_of(self, rv: Retrieve) -> set[str]:
-        key = _key(rv)
-        if key not in self._retrieved:
-            sub = (await self.matching(rv)).subquery()
-            rows = await self.conn.execute(select(sub.c.patient_id).distinct())
-            self._retrieved[key] = {row[0] for row in rows}
-        return self._retrieved[key]
+    async def patients_select(self, rv: Retrieve) -> Select[Any]:
+        """SELECT pid: the distinct patients with at least one resource the retrieve keeps."""
+        sub = (await self.matching(rv)).subquery()
+        return select(sub.c.patient_id.label("pid")).distinct()
 
-    async def counts_of(self, rv: Retrieve) -> dict[str, int]:
-        key = _key(rv)
-        if key not in self._counts:
-            sub = (await self.matching(rv)).subquery()
-            rows = await self.conn.execute(
-                select(sub.c.patient_id, func.count()).group_by(sub.c.patient_id))
-            self._counts[key] = {row[0]: int(row[1]) for row in rows}
-        return self._counts[key]
+    async def counts_select(self, rv: Retrieve) -> Select[Any]:
+        """SELECT pid, n: per patient, the number of resources the retrieve keeps."""
+        sub = (await self.matching(rv)).subquery()
+        return select(sub.c.patient_id.label("pid"),
+                      func.count(sub.c.pk.distinct()).label("n")).group_by(sub.c.patient_id)
 
     async def resources_of(self, rv: Retrieve, patient_id: str) -> list[str]:
         """`Type/id` of the resources a retrieve keeps for one patient (evaluatedResource)."""
@@ -159,58 +195,25 @@ class Evaluator:
              .where(resource.c.pk.in_(select(sub.c.pk).where(sub.c.patient_id == patient_id))))
         return [f"{row[0]}/{row[1]}" for row in await self.conn.execute(q)]
 
-    # -- patient plans ----------------------------------------------------------------------
-
-    async def patients(self, plan: Any) -> set[str]:
-        if isinstance(plan, Has):
-            return await self.patients_of(plan.source) & await self.universe()
-        if isinstance(plan, Count):
-            counts = await self.counts_of(plan.source)
-            test = _OPS[plan.op]
-            hits = {p for p, n in counts.items() if test(n, plan.n)}
-            if test(0, plan.n):  # "count() < 3" includes patients with none
-                hits |= await self.universe() - set(counts)
-            return hits & await self.universe()
-        if isinstance(plan, And):
-            out = await self.patients(plan.parts[0])
-            for part in plan.parts[1:]:
-                out = out & await self.patients(part)
-            return out
-        if isinstance(plan, Or):
-            out = set()
-            for part in plan.parts:
-                out |= await self.patients(part)
-            return out
-        if isinstance(plan, Not):
-            return await self.universe() - await self.patients(plan.part)
-        if isinstance(plan, Retrieve):
-            return await self.patients_of(plan) & await self.universe()
-        raise FhirError.of(500, "exception", f"unknown plan {type(plan).__name__}")
-
     # -- stratifier values ------------------------------------------------------------------
 
-    async def values(self, variable: str) -> dict[str, str]:
-        """patient id -> stratum value for a context variable or `Patient.<param>`."""
-        if variable in self._strata:
-            return self._strata[variable]
+    def value_source(self, variable: str) -> ValueSource:
+        """Where a stratifier's values come from: a context variable or `Patient.<param>`."""
         ctx = evaluation_context()
-        if variable in ("ageBand",):
-            out = await self._age_bands(ctx["ageBands"])
-        elif variable == "sex":
-            out = await self._patient_param("gender")
-        elif variable.startswith("Patient."):
-            out = await self._patient_param(variable.split(".", 1)[1])
-        elif variable in ctx.get("groups", {}):
-            out = await self._group_values(ctx["groups"][variable])
-        else:
-            raise FhirError.of(400, "not-supported", f"no stratifier value '%{variable}'")
-        self._strata[variable] = out
-        return out
+        if variable == "ageBand":
+            return self._age_bands(ctx["ageBands"])
+        if variable == "sex":
+            return self._patient_param("gender")
+        if variable.startswith("Patient."):
+            return self._patient_param(variable.split(".", 1)[1])
+        if variable in ctx.get("groups", {}):
+            return self._group_values(ctx["groups"][variable])
+        raise FhirError.of(400, "not-supported", f"no stratifier value '%{variable}'")
 
     def _subject_filter(self, column: Any) -> list[ColumnElement[bool]]:
         return [column.in_(self.subject.select)] if self.subject.select is not None else []
 
-    async def _patient_param(self, code: str) -> dict[str, str]:
+    def _patient_param(self, code: str) -> ValueSource:
         sp = registry().get("Patient", code)
         if sp is None:
             raise FhirError.of(400, "not-supported", f"Patient has no parameter '{code}'")
@@ -218,45 +221,66 @@ class Evaluator:
         table, col = {"token": (idx_token, "code"), "string": (idx_string, "exact"),
                       "date": (idx_date, "low"), "reference": (idx_reference, "target_id")}.get(
             sp.type, (idx_token, "code"))
-        q = select(table.c.patient_id, func.min(table.c[col])).where(
-            table.c.res_type == "Patient", table.c.param == name,
-            *self._subject_filter(table.c.patient_id)).group_by(table.c.patient_id)
-        return {row[0]: str(row[1]) for row in await self.conn.execute(q)}
+        column = table.c[col]
+        where = (table.c.res_type == "Patient", table.c.param == name)
+        return ValueSource(
+            select(table.c.patient_id.label("pid"), column.label("v")).where(
+                *where, *self._subject_filter(table.c.patient_id)),
+            select(column).distinct().where(*where).order_by(column),
+            lambda v: select(table.c.patient_id).where(*where, column == v))
 
-    async def _age_bands(self, bands: list[dict[str, Any]]) -> dict[str, str]:
+    def _age_bands(self, bands: list[dict[str, Any]]) -> ValueSource:
+        """A patient is at least N years old at the end of the period when born before the
+        day after the end less N years (29 February counts as 28 February in a common
+        year)."""
         end = date.fromisoformat(self.period[1])
-        q = select(idx_date.c.patient_id, func.min(idx_date.c.low)).where(
-            idx_date.c.res_type == "Patient", idx_date.c.param == "birthdate",
-            *self._subject_filter(idx_date.c.patient_id)).group_by(idx_date.c.patient_id)
-        out: dict[str, str] = {}
-        epoch = date(1970, 1, 1).toordinal()
-        for pid, low in await self.conn.execute(q):
-            born = date.fromordinal(epoch + int(low) // 86_400_000_000)
-            age = end.year - born.year - ((end.month, end.day) < (born.month, born.day))
-            for band in bands:
-                if band["min"] <= age and (band.get("max") is None or age <= band["max"]):
-                    out[pid] = band["label"]
-                    break
-        return out
 
-    async def _group_values(self, spec: dict[str, Any]) -> dict[str, str]:
+        def born_before(years: int) -> int:
+            y = end.year - years
+            last = calendar.monthrange(y, end.month)[1]
+            day = date(y, end.month, min(end.day, last)).toordinal() + 1
+            return (day - _EPOCH) * 86_400_000_000
+
+        cuts = {b["label"]: (born_before(b["min"]), None if b.get("max") is None
+                             else born_before(b["max"] + 1)) for b in bands}
+        d = idx_date
+
+        def members(label: str) -> Select[Any]:
+            lo, hi = cuts[label]
+            return select(d.c.patient_id).where(
+                d.c.res_type == "Patient", d.c.param == "birthdate", d.c.low < lo,
+                *([] if hi is None else [d.c.low >= hi]))
+
+        return ValueSource(None, list(cuts), members)
+
+    def _group_values(self, spec: dict[str, Any]) -> ValueSource:
         """Membership of Groups selected by an identifier or code system: the patient's value
         is that Group's identifier value (or code)."""
         x, t = idx_reference, idx_token
         param = "identifier" if "identifierSystem" in spec else "code"
         system = spec.get("identifierSystem") or spec.get("codeSystem")
-        q = (select(x.c.target_id, func.min(t.c.code))
-             .select_from(x.join(t, and_(t.c.res_pk == x.c.res_pk)))
-             .where(x.c.res_type == "Group", x.c.param == "member",
-                    x.c.target_type == "Patient", t.c.res_type == "Group",
-                    t.c.param == param, t.c.system == system,
-                    *([t.c.code.in_(spec["codes"])] if spec.get("codes") else []),
-                    x.c.res_pk.in_(select(resource.c.pk).where(~resource.c.deleted,
-                                                               resource.c.res_type == "Group")),
-                    *self._subject_filter(x.c.target_id))
-             .group_by(x.c.target_id))
-        out = {row[0]: str(row[1]) for row in await self.conn.execute(q)}
-        if spec.get("default"):  # e.g. "none": outside every Group of this axis
-            for pid in await self.universe():
-                out.setdefault(pid, spec["default"])
-        return out
+        groups = (t.c.res_type == "Group", t.c.param == param, t.c.system == system,
+                  *([t.c.code.in_(spec["codes"])] if spec.get("codes") else []))
+        member = (x.c.res_type == "Group", x.c.param == "member", x.c.target_type == "Patient")
+        return ValueSource(
+            select(x.c.target_id.label("pid"), t.c.code.label("v"))
+            .select_from(x.join(t, t.c.res_pk == x.c.res_pk))
+            .where(*member, *groups, *self._subject_filter(x.c.target_id)),
+            select(t.c.code).distinct().where(*groups).order_by(t.c.code),
+            lambda v: select(x.c.target_id).where(*member, x.c.res_pk.in_(
+                select(t.c.res_pk).where(*groups, t.c.code == v))),
+            spec.get("default"))  # e.g. "none": outside every Group of this axis
+
+
+@dataclass
+class ValueSource:
+    """A stratifier's values: `rows` (pid, v) lists every value of every patient, `values`
+    the distinct values in order (a query, or known), `members(v)` the patients with v."""
+
+    rows: Select[Any] | None
+    values: Select[Any] | list[str]
+    members: Callable[[Any], Select[Any]]
+    default: str | None = None
+
+
+_EPOCH = date(1970, 1, 1).toordinal()

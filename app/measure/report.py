@@ -4,83 +4,22 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from app.measure.criteria import CompiledGroup, CompiledMeasure
+from app.measure.criteria import CompiledMeasure, Stratifier
 from app.measure.evaluator import Evaluator
+from app.measure.population import IP, GroupResult, Tally, evaluate_group
 
 POP_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-population"
 REPORT_TYPES = {"subject": "individual", "individual": "individual",
                 "subject-list": "subject-list", "population": "summary", "summary": "summary"}
 
 
-@dataclass
-class GroupResult:
-    populations: dict[str, set[str]]
-    observations: dict[str, int] | None  # measure-observation per patient (continuous)
-
-
-async def group_populations(ev: Evaluator, group: CompiledGroup, scoring: str) -> GroupResult:
-    """Each population as a set of patients, with the containment rules of R4 (3.9.3)."""
-    raw = {code: await ev.patients(p.plan) for code, p in group.populations.items()
-           if p.plan is not None}
-    ip = raw.get("initial-population", set())
-    out = {"initial-population": ip}
-    observations = None
-    if scoring in ("proportion", "ratio"):
-        den = raw.get("denominator", set()) & ip
-        out["denominator"] = den
-        if scoring == "proportion":
-            dex = raw.get("denominator-exclusion", set()) & den
-            num = raw.get("numerator", set()) & (den - dex)
-            nex = raw.get("numerator-exclusion", set()) & num
-            dexc = raw.get("denominator-exception", set()) & (den - dex - num)
-            out.update({"denominator-exclusion": dex, "numerator": num,
-                        "numerator-exclusion": nex, "denominator-exception": dexc})
-        else:
-            out["numerator"] = raw.get("numerator", set()) & ip
-            for code in ("denominator-exclusion", "numerator-exclusion"):
-                if code in raw:
-                    out[code] = raw[code] & (den if code.startswith("den") else out["numerator"])
-    elif scoring == "continuous-variable":
-        mp = raw.get("measure-population", set()) & ip
-        mpx = raw.get("measure-population-exclusion", set()) & mp
-        out.update({"measure-population": mp, "measure-population-exclusion": mpx})
-        obs = group.populations.get("measure-observation")
-        if obs is not None and obs.observation is not None:
-            counts = await ev.counts_of(obs.observation)
-            observations = {p: counts.get(p, 0) for p in mp - mpx}
-    present = set(group.populations) | {"initial-population"}
-    return GroupResult({k: v for k, v in out.items() if k in present}, observations)
-
-
-def score(scoring: str, pops: dict[str, set[str]], members: set[str] | None,
-          observations: dict[str, int] | None) -> float | None:
-    def n(code: str) -> int:
-        s = pops.get(code, set())
-        return len(s if members is None else s & members)
-
-    if scoring == "proportion":
-        den = n("denominator") - n("denominator-exclusion") - n("denominator-exception")
-        return (n("numerator") - n("numerator-exclusion")) / den if den > 0 else None
-    if scoring == "ratio":
-        den = n("denominator") - n("denominator-exclusion")
-        return (n("numerator") - n("numerator-exclusion")) / den if den > 0 else None
-    if scoring == "continuous-variable" and observations is not None:
-        vals = [v for p, v in observations.items() if members is None or p in members]
-        return sum(vals) / len(vals) if vals else None
-    return None
-
-
-def _population_json(pops: dict[str, set[str]], members: set[str] | None,
+def _population_json(result: GroupResult, tallies: list[Tally] | None,
                      lists: dict[str, str] | None) -> list[dict[str, Any]]:
     out = []
-    for code, ids in pops.items():
-        if code == "measure-observation":
-            continue
-        count = len(ids if members is None else ids & members)
+    for code, count in result.counts(tallies).items():
         entry: dict[str, Any] = {"code": {"coding": [{"system": POP_SYSTEM, "code": code}]},
                                  "count": count}
         if lists is not None and code in lists:
@@ -113,32 +52,36 @@ async def build_report(ev: Evaluator, measure: CompiledMeasure, report_type: str
     if subject_ref:
         report["subject"] = {"reference": subject_ref}
     contained: list[dict[str, Any]] = []
+    supplemental = measure.supplemental if kind != "individual" else []
+    sde: list[dict[str, Any]] = []
     for gi, group in enumerate(measure.groups):
-        result = await group_populations(ev, group, measure.scoring)
+        variables = [var for s in group.stratifiers for _, var in s.components]
+        if gi == 0:
+            variables += [var for _, var in supplemental]
+        result = await evaluate_group(ev, group, measure.scoring, list(dict.fromkeys(variables)),
+                                      with_patients=kind == "subject-list")
         lists = None
         if kind == "subject-list":
             lists = {}
-            for code, ids in result.populations.items():
+            for code in result.codes:
                 list_id = f"g{gi}-{code}"
                 lists[code] = list_id
-                contained.append(_subject_list(list_id, code, sorted(ids)))
+                contained.append(_subject_list(list_id, code, sorted(result.patients(code))))
         gj: dict[str, Any] = {}
         if group.code:
             gj["code"] = {"text": group.code}
-        gj["population"] = _population_json(result.populations, None, lists)
-        sc = score(measure.scoring, result.populations, None, result.observations)
+        gj["population"] = _population_json(result, None, lists)
+        sc = result.score()
         if sc is not None:
             gj["measureScore"] = _score_json(sc)
         if group.stratifiers:
-            gj["stratifier"] = [await _stratifier_json(ev, s, result, measure.scoring)
-                                for s in group.stratifiers]
+            gj["stratifier"] = [_stratifier_json(s, result) for s in group.stratifiers]
         report["group"].append(gj)
-    if measure.supplemental and kind != "individual":
-        sde = await _supplemental(ev, measure, report)
+        if gi == 0 and supplemental:
+            sde = _supplemental(supplemental, result)
+    if sde:  # FHIR JSON has no empty arrays (no patient, no supplemental value)
         contained += sde
-        if sde:  # FHIR JSON has no empty arrays (no patient, no supplemental value)
-            report.setdefault("evaluatedResource", [])
-            report["evaluatedResource"] += [{"reference": f"#{o['id']}"} for o in sde]
+        report["evaluatedResource"] = [{"reference": f"#{o['id']}"} for o in sde]
     if contained:
         report["contained"] = contained
     if evaluated:
@@ -146,25 +89,23 @@ async def build_report(ev: Evaluator, measure: CompiledMeasure, report_type: str
     return report
 
 
-async def _stratifier_json(ev: Evaluator, stratifier: Any, result: GroupResult,
-                           scoring: str) -> dict[str, Any]:
-    value_maps = [(code, await ev.values(var)) for code, var in stratifier.components]
-    everyone = set().union(*result.populations.values())
-    keyed: dict[tuple[str, ...], set[str]] = {}
-    for pid in everyone:
-        key = tuple(vm.get(pid, "unknown") for _, vm in value_maps)
-        keyed.setdefault(key, set()).add(pid)
+def _stratifier_json(stratifier: Stratifier, result: GroupResult) -> dict[str, Any]:
+    at = [result.variables.index(var) for _, var in stratifier.components]
+    keyed: dict[tuple[str, ...], list[Tally]] = {}
+    for t in result.tallies:
+        keyed.setdefault(tuple(t.key[i] for i in at), []).append(t)
     strata = []
     for key in sorted(keyed):
-        members = keyed[key]
+        tallies = keyed[key]
         stratum: dict[str, Any] = {}
-        if len(value_maps) == 1:
+        if len(at) == 1:
             stratum["value"] = {"text": key[0]}
         else:
             stratum["component"] = [{"code": {"text": code}, "value": {"text": v}}
-                                    for (code, _), v in zip(value_maps, key, strict=True)]
-        stratum["population"] = _population_json(result.populations, members, None)
-        sc = score(scoring, result.populations, members, result.observations)
+                                    for (code, _), v in zip(stratifier.components, key,
+                                                            strict=True)]
+        stratum["population"] = _population_json(result, tallies, None)
+        sc = result.score(tallies)
         if sc is not None:
             stratum["measureScore"] = _score_json(sc)
         strata.append(stratum)
@@ -174,18 +115,19 @@ async def _stratifier_json(ev: Evaluator, stratifier: Any, result: GroupResult,
     return out
 
 
-async def _supplemental(ev: Evaluator, measure: CompiledMeasure,
-                       report: dict[str, Any]) -> list[dict[str, Any]]:
+def _supplemental(supplemental: list[tuple[str, str]],
+                  result: GroupResult) -> list[dict[str, Any]]:
     """Supplemental data as contained Observations (the DEQM way): one per value, counting
     the patients of the initial population of the first group with that value."""
-    result = await group_populations(ev, measure.groups[0], measure.scoring)
-    ip = result.populations.get("initial-population", set())
     out = []
-    for code, variable in measure.supplemental:
-        values = await ev.values(variable)
-        tally = Counter(values.get(p, "unknown") for p in ip)
-        for i, (value, n) in enumerate(sorted(tally.items())):
-            out.append({"resourceType": "Observation", "id": f"sde-{code}-{i}",
+    for code, variable in supplemental:
+        i = result.variables.index(variable)
+        tally: Counter[str] = Counter()
+        for t in result.tallies:
+            if IP in t.populations:
+                tally[t.key[i]] += t.count
+        for n_value, (value, n) in enumerate(sorted(tally.items())):
+            out.append({"resourceType": "Observation", "id": f"sde-{code}-{n_value}",
                         "status": "final", "code": {"text": code},
                         "valueCodeableConcept": {"text": value},
                         "component": [{"code": {"text": "count"}, "valueInteger": n}]})
@@ -204,6 +146,3 @@ def _subject_list(list_id: str, code: str, patients: Iterable[str]) -> dict[str,
             "code": "nilknown"}]}
     return out
 
-
-def counts(pops: dict[str, set[str]]) -> Counter[str]:
-    return Counter({k: len(v) for k, v in pops.items()})

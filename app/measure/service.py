@@ -14,7 +14,8 @@ from app.fhir.errors import FhirError
 from app.fhir.references import parse_reference
 from app.measure.criteria import CompiledMeasure, compile_measure
 from app.measure.evaluator import Evaluator, Subject
-from app.measure.report import REPORT_TYPES, build_report, group_populations
+from app.measure.population import evaluate_group
+from app.measure.report import REPORT_TYPES, build_report
 from app.store import reads
 from app.store.schema import idx_reference, idx_token, idx_uri, resource, resource_version
 
@@ -168,11 +169,10 @@ async def care_gaps(conn: AsyncConnection, measures: list[LoadedMeasure],
         if m.compiled.scoring != "proportion":
             continue
         for group in m.compiled.groups:
-            res = await group_populations(ev, group, "proportion")
-            p = res.populations
-            eligible = (p.get("denominator", set()) - p.get("denominator-exclusion", set())
-                        - p.get("denominator-exception", set()))
-            met = p.get("numerator", set()) - p.get("numerator-exclusion", set())
+            res = await evaluate_group(ev, group, "proportion", [], with_patients=True)
+            eligible = (res.patients("denominator") - res.patients("denominator-exclusion")
+                        - res.patients("denominator-exception"))
+            met = res.patients("numerator") - res.patients("numerator-exclusion")
             open_gap = eligible & met if m.compiled.improvement == "decrease" else eligible - met
             num = group.populations.get("numerator")
             what = (num.description if num and num.description else

@@ -44,6 +44,8 @@ resource = Table(
     Index("ix_resource_updated", "last_updated"),
     # covering: a semi-join from an index table to live resources of a type is index-only
     Index("ix_resource_live", "pk", "res_type", "deleted", "patient_id"),
+    # the live resources of a type (the Patients a measure evaluates), index-only
+    Index("ix_resource_type_live", "res_type", "deleted", "id"),
 )
 
 resource_version = Table(
@@ -96,7 +98,7 @@ idx_token = _index_table(
     Column("code", String(255)),
     Column("text", String(255)),  # display / text, case- and accent-folded (for :text)
     indexes=(
-        ("res_type", "param", "code", "system", "res_pk"),
+        ("res_type", "param", "code", "system", "res_pk", "patient_id"),
         ("res_type", "param", "code", "patient_id"),
     ),
     per_resource=("code", "system"),
@@ -105,13 +107,14 @@ idx_string = _index_table(
     "idx_string",
     Column("value", String(255), nullable=False),  # case- and accent-folded
     Column("exact", Text, nullable=False),
-    indexes=(("res_type", "param", "value", "res_pk"),),
+    indexes=(("res_type", "param", "value", "res_pk", "patient_id"),),
 )
 idx_date = _index_table(
     "idx_date",
     Column("low", BigInteger, nullable=False),
     Column("high", BigInteger, nullable=False),
-    indexes=(("res_type", "param", "low", "high", "res_pk"), ("patient_id", "res_type", "param")),
+    indexes=(("res_type", "param", "low", "high", "res_pk", "patient_id"),
+             ("patient_id", "res_type", "param")),
     per_resource=("low", "high"),
 )
 idx_reference = _index_table(
@@ -120,7 +123,7 @@ idx_reference = _index_table(
     Column("target_id", String(64)),
     Column("url", Text),  # absolute URL or canonical when not a local resource
     indexes=(
-        ("res_type", "param", "target_id", "target_type", "res_pk"),
+        ("res_type", "param", "target_id", "target_type", "res_pk", "patient_id"),
         ("target_type", "target_id"),
         ("res_type", "param", "url"),
     ),
@@ -131,7 +134,7 @@ idx_quantity = _index_table(
     Column("system", String(255)),
     Column("code", String(255)),
     Column("unit", String(255)),
-    indexes=(("res_type", "param", "code", "value", "res_pk"),),
+    indexes=(("res_type", "param", "code", "value", "res_pk", "patient_id"),),
 )
 idx_number = _index_table(
     "idx_number",

@@ -191,6 +191,10 @@ class Compiler:
         self.depth = 0
 
     def clauses(self, res_type: str, clauses: list[Clause]) -> ColumnElement[bool]:
+        return and_(true(), *self.clause_list(res_type, clauses))
+
+    def clause_list(self, res_type: str, clauses: list[Clause]) -> list[ColumnElement[bool]]:
+        """One predicate over `r` per clause (none for an ignored unknown parameter)."""
         preds = []
         for c in clauses:
             # the pk bound holds for this resource's own index rows only (not chains, _has)
@@ -203,7 +207,7 @@ class Compiler:
                 _BOUNDS.pop()
             if p is not None:
                 preds.append(p)
-        return and_(true(), *preds)
+        return preds
 
     def clause(self, res_type: str, c: Clause) -> ColumnElement[bool] | None:
         if c.has is not None:

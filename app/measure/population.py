@@ -1,0 +1,239 @@
+"""A group's populations and stratifier values as one SQL statement, tallied in the database.
+
+The statement takes the subject's patients (the universe), left-joins every distinct criterion
+once (a retrieve's patients, a per-patient count, a stratifier value), keeps the patients of the
+initial population and groups them by their stratifier values and their raw population flags.
+So the database answers with one row per combination (a few hundred for a region stratified by
+team, stratum, age band and sex), never a row per patient, unless the report needs the patients
+themselves (subject-list, care gaps). The containment rules of R4 (3.9.3) are applied to each
+combination in Python: every patient of a row shares its flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    text,
+)
+
+from app.fhir.errors import FhirError
+from app.measure.criteria import And, CompiledGroup, Count, Has, Not, Or, Retrieve
+from app.measure.evaluator import OPS, Evaluator
+
+IP = "initial-population"
+MAX_CASES = 64
+# the populations of a report, in the order the report lists them, per scoring
+ORDER = {
+    "proportion": (IP, "denominator", "denominator-exclusion", "numerator",
+                   "numerator-exclusion", "denominator-exception"),
+    "ratio": (IP, "denominator", "numerator", "denominator-exclusion", "numerator-exclusion"),
+    "continuous-variable": (IP, "measure-population", "measure-population-exclusion"),
+    "cohort": (IP,),
+}
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Patients sharing stratifier values and populations."""
+
+    key: tuple[str, ...]  # one value per variable of the result
+    populations: frozenset[str]  # after containment
+    count: int
+    observations: int  # sum of their measure-observation values (continuous-variable)
+    patients: tuple[str, ...] | None = None  # when the report needs them
+
+
+@dataclass
+class GroupResult:
+    codes: list[str]  # the populations the report lists
+    variables: list[str]  # what Tally.key holds
+    tallies: list[Tally]
+    scoring: str
+
+    def where(self, variable: str, value: str) -> list[Tally]:
+        i = self.variables.index(variable)
+        return [t for t in self.tallies if t.key[i] == value]
+
+    def counts(self, tallies: Iterable[Tally] | None = None) -> dict[str, int]:
+        out = dict.fromkeys(self.codes, 0)
+        for t in self.tallies if tallies is None else tallies:
+            for code in t.populations:
+                out[code] += t.count
+        return out
+
+    def patients(self, code: str) -> set[str]:
+        return {p for t in self.tallies if code in t.populations for p in t.patients or ()}
+
+    def score(self, tallies: Iterable[Tally] | None = None) -> float | None:
+        chosen = list(self.tallies if tallies is None else tallies)
+        n = self.counts(chosen)
+        if self.scoring == "proportion":
+            den = n["denominator"] - n.get("denominator-exclusion", 0) - n.get(
+                "denominator-exception", 0)
+            return (n["numerator"] - n.get("numerator-exclusion", 0)) / den if den > 0 else None
+        if self.scoring == "ratio":
+            den = n["denominator"] - n.get("denominator-exclusion", 0)
+            return (n["numerator"] - n.get("numerator-exclusion", 0)) / den if den > 0 else None
+        if self.scoring == "continuous-variable":
+            observed = [t for t in chosen if "measure-population" in t.populations
+                        and "measure-population-exclusion" not in t.populations]
+            patients = sum(t.count for t in observed)
+            return sum(t.observations for t in observed) / patients if patients else None
+        return None
+
+
+def contained(scoring: str, raw: dict[str, bool], present: set[str]) -> frozenset[str]:
+    """The populations a patient is in, from the criteria it meets (R4 3.9.3)."""
+    ip = raw.get(IP, False)
+    out = {IP: ip}
+    if scoring in ("proportion", "ratio"):
+        den = ip and raw.get("denominator", False)
+        out["denominator"] = den
+        dex = den and raw.get("denominator-exclusion", False)
+        if scoring == "proportion":
+            num = den and not dex and raw.get("numerator", False)
+            out["denominator-exception"] = (den and not dex and not num
+                                            and raw.get("denominator-exception", False))
+        else:
+            num = ip and raw.get("numerator", False)
+        out.update({"denominator-exclusion": dex, "numerator": num,
+                    "numerator-exclusion": num and raw.get("numerator-exclusion", False)})
+    elif scoring == "continuous-variable":
+        mp = ip and raw.get("measure-population", False)
+        out.update({"measure-population": mp,
+                    "measure-population-exclusion": mp and raw.get(
+                        "measure-population-exclusion", False)})
+    return frozenset(code for code, yes in out.items() if yes and code in present)
+
+
+class _Statement:
+    """Builds the statement: each atom and value becomes one LEFT JOIN on the universe."""
+
+    def __init__(self, ev: Evaluator, pid: Any) -> None:
+        self.ev = ev
+        self.pid = pid
+        self.joins: list[Any] = []
+        self.atoms: dict[str, ColumnElement[bool]] = {}
+        self.ctes = 0
+
+    def _join(self, sub: Any) -> Any:
+        aliased = sub.subquery(f"j{len(self.joins)}")
+        self.joins.append(aliased)
+        return aliased
+
+    def _cte(self, q: Any) -> Any:
+        """Each atom once, however many populations test it."""
+        self.ctes += 1
+        return q.cte(f"a{self.ctes}").prefix_with("MATERIALIZED")
+
+    async def atom(self, plan: Any) -> ColumnElement[bool]:
+        """`pid IN (...)`: each retrieve runs once and is hashed (PostgreSQL's hashed
+        SubPlan, SQLite's ephemeral index), whatever the planner estimates its size to be;
+        a join would be planned from estimates the index tables cannot give."""
+        key = repr(plan)  # plans hold unhashable SortKeys; their repr is their value
+        if key in self.atoms:
+            return self.atoms[key]
+        if isinstance(plan, Has | Retrieve):
+            rv = plan.source if isinstance(plan, Has) else plan
+            sub = self._cte(await self.ev.patients_select(rv))
+            flag: ColumnElement[bool] = self.pid.in_(select(sub.c.pid))
+        else:
+            counts = self._cte(await self.ev.counts_select(plan.source))
+            test = OPS[plan.op]
+            if test(0, plan.n):  # "count() < 3" holds for patients with none
+                flag = self.pid.not_in(select(counts.c.pid).where(~test(counts.c.n, plan.n)))
+            else:
+                flag = self.pid.in_(select(counts.c.pid).where(test(counts.c.n, plan.n)))
+        self.atoms[key] = flag
+        return flag
+
+    async def plan(self, plan: Any) -> ColumnElement[bool]:
+        if isinstance(plan, Has | Retrieve | Count):
+            return await self.atom(plan)
+        if isinstance(plan, And):
+            return and_(*[await self.plan(p) for p in plan.parts])
+        if isinstance(plan, Or):
+            return or_(*[await self.plan(p) for p in plan.parts])
+        if isinstance(plan, Not):
+            return not_(await self.plan(plan.part))
+        raise FhirError.of(500, "exception", f"unknown plan {type(plan).__name__}")
+
+    async def value(self, variable: str) -> ColumnElement[Any]:
+        """The patient's value: `CASE WHEN pid IN (patients with value 1) THEN 1 ...`, in
+        the values' order (a patient in two teams counts in the first); past a few dozen
+        values, a join on the patients' smallest value."""
+        src = self.ev.value_source(variable)
+        values = src.values if isinstance(src.values, list) else [
+            row[0] for row in await self.ev.conn.execute(src.values)]
+        if len(values) <= MAX_CASES or src.rows is None:
+            whens = [(self.pid.in_(src.members(v)), literal(v)) for v in values]
+            return case(*whens, else_=literal(src.default)) if whens else literal(src.default)
+        rows = src.rows.subquery()
+        j = self._join(select(rows.c.pid, func.min(rows.c.v).label("v")).group_by(rows.c.pid))
+        return func.coalesce(j.c.v, src.default) if src.default else j.c.v
+
+
+async def evaluate_group(ev: Evaluator, group: CompiledGroup, scoring: str,
+                         variables: list[str], with_patients: bool) -> GroupResult:
+    """The group's tallies by `variables` (stratifier and supplemental-data variables)."""
+    u = (await ev.universe_select()).subquery("u")
+    st = _Statement(ev, u.c.pid)
+    present = set(group.populations) | {IP}
+    codes = [c for c in ORDER.get(scoring, (IP,)) if c in present]
+    flags: list[tuple[str, ColumnElement[bool]]] = []
+    for code, population in group.populations.items():
+        if population.plan is not None and code != IP:
+            flags.append((code, await st.plan(population.plan)))
+    ip_pop = group.populations.get(IP)
+    ip_flag = await st.plan(ip_pop.plan) if ip_pop is not None and ip_pop.plan else false()
+    observation = group.populations.get("measure-observation")
+    obs_expr: ColumnElement[Any] = literal(0)
+    if scoring == "continuous-variable" and observation and observation.observation:
+        j = st._join(await ev.counts_select(observation.observation))
+        obs_expr = func.coalesce(j.c.n, 0)
+    keys = [(await st.value(v)).label(f"k{i}") for i, v in enumerate(variables)]
+    flag_cols = [case((f, 1), else_=0).label(f"f{i}") for i, (_, f) in enumerate(flags)]
+    # inside CASE, PostgreSQL keeps the IN tests as hashed SubPlans instead of turning them
+    # into joins planned from row estimates
+    in_ip = case((ip_flag, 1), else_=0) == 1
+    joined: Any = u
+    for j in st.joins:
+        joined = joined.outerjoin(j, j.c.pid == u.c.pid)
+    if with_patients:
+        q = select(*keys, *flag_cols, literal(1).label("n"), obs_expr.label("obs"),
+                   u.c.pid).select_from(joined).where(in_ip)
+    else:
+        q = (select(*keys, *flag_cols, func.count().label("n"),
+                    func.sum(obs_expr).label("obs"))
+             .select_from(joined).where(in_ip)
+             .group_by(*[k.element for k in keys], *[f.element for f in flag_cols]))
+    if ev.conn.dialect.name == "postgresql":
+        # parallel workers would each build every hashed SubPlan again
+        await ev.conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    merged: dict[tuple[tuple[str, ...], frozenset[str]], list[Any]] = {}
+    nkeys, nflags = len(keys), len(flag_cols)
+    for row in await ev.conn.execute(q):
+        key = tuple("unknown" if v is None else str(v) for v in row[:nkeys])
+        raw = {IP: True, **{code: bool(row[nkeys + i]) for i, (code, _) in enumerate(flags)}}
+        pops = contained(scoring, raw, present)
+        slot = merged.setdefault((key, pops), [0, 0, []])
+        slot[0] += int(row[nkeys + nflags])
+        slot[1] += int(row[nkeys + nflags + 1] or 0)
+        if with_patients:
+            slot[2].append(row[-1])
+    tallies = [Tally(key, pops, n, obs, tuple(ps) if with_patients else None)
+               for (key, pops), (n, obs, ps) in merged.items()]
+    return GroupResult(codes, list(variables), tallies, scoring)
+

@@ -1,0 +1,54 @@
+"""index rows lead to their patient: patient_id in the (res_type, param, value) indexes
+
+The measure engine selects patients straight from the index rows of a retrieve's first clause
+(`SELECT patient_id FROM idx_token WHERE res_type, param, code ...`); with patient_id in the
+index that is an index-only scan instead of a heap fetch per row (1.7 s -> tens of ms for the
+72,000 HbA1c rows of the 102,000-patient region). The universe of an evaluation (the live
+Patients) likewise reads one index.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+# table -> (index, old columns, new columns)
+CHANGES = {
+    "idx_token": ("ix_idx_token_0", ["res_type", "param", "code", "system", "res_pk"],
+                  ["res_type", "param", "code", "system", "res_pk", "patient_id"]),
+    "idx_date": ("ix_idx_date_0", ["res_type", "param", "low", "high", "res_pk"],
+                 ["res_type", "param", "low", "high", "res_pk", "patient_id"]),
+    "idx_quantity": ("ix_idx_quantity_0", ["res_type", "param", "code", "value", "res_pk"],
+                     ["res_type", "param", "code", "value", "res_pk", "patient_id"]),
+    "idx_reference": ("ix_idx_reference_0",
+                      ["res_type", "param", "target_id", "target_type", "res_pk"],
+                      ["res_type", "param", "target_id", "target_type", "res_pk",
+                       "patient_id"]),
+    "idx_string": ("ix_idx_string_0", ["res_type", "param", "value", "res_pk"],
+                   ["res_type", "param", "value", "res_pk", "patient_id"]),
+}
+
+
+def _swap(new: bool) -> None:
+    for table, (name, old_cols, new_cols) in CHANGES.items():
+        with op.batch_alter_table(table) as batch_op:
+            batch_op.drop_index(name)
+            batch_op.create_index(name, new_cols if new else old_cols, unique=False)
+
+
+def upgrade() -> None:
+    _swap(True)
+    with op.batch_alter_table("resource") as batch_op:
+        batch_op.create_index("ix_resource_type_live", ["res_type", "deleted", "id"],
+                              unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("resource") as batch_op:
+        batch_op.drop_index("ix_resource_type_live")
+    _swap(False)
