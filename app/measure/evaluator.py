@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, ColumnElement, Select, func, select
+from sqlalchemy import Column, ColumnElement, Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BinaryExpression
-from sqlalchemy.sql.operators import in_op
+from sqlalchemy.sql.operators import in_op, not_in_op
+from sqlalchemy.sql.util import ClauseAdapter
 
 from app.fhir.definitions import PROFILES
 from app.fhir.errors import FhirError
@@ -61,9 +62,11 @@ class Subject:
     select: Select[Any] | None = None  # SQL selecting the patient ids (None: all patients)
 
 
-def _index_select(pred: Any) -> Select[Any] | None:
-    """The `SELECT res_pk FROM idx_x WHERE ...` of a predicate `r.pk IN (...)`, else None."""
-    if not isinstance(pred, BinaryExpression) or pred.operator is not in_op \
+def _index_select(pred: Any, negated: bool = False) -> Select[Any] | None:
+    """The `SELECT res_pk FROM idx_x WHERE ...` of a predicate `r.pk IN (...)` (or, when
+    `negated`, `r.pk NOT IN (...)`), else None."""
+    op = not_in_op if negated else in_op
+    if not isinstance(pred, BinaryExpression) or pred.operator is not op \
             or pred.left is not r.c.pk:
         return None
     sub = getattr(pred.right, "element", None)
@@ -72,6 +75,22 @@ def _index_select(pred: Any) -> Select[Any] | None:
     col = sub.selected_columns[0]
     return sub if col.name == "res_pk" and getattr(col, "table", None) in INDEX_TABLES.values() \
         else None
+
+
+def _probe(pred: Any, pk: Any) -> Any:
+    """A clause about the resource `pk` as a correlated EXISTS probe of its index rows.
+    `pk IN (SELECT res_pk ...)` would let SQLite build an ephemeral index of every row the
+    sub-select matches (all Observation dates before the period's end) to drive from;
+    EXISTS makes it look up the few rows of each candidate. PostgreSQL plans both alike."""
+    for negated in (False, True):
+        sub = _index_select(pred, negated)
+        if sub is not None:
+            # its own alias: the candidate may come from the same index table
+            rows = sub.selected_columns[0].table.alias()
+            sub = ClauseAdapter(rows).traverse(sub)
+            probe = exists(sub.where(rows.c.res_pk == pk))
+            return ~probe if negated else probe
+    return _replace_r(pred, pk)
 
 
 def _only_pk(expr: Any) -> bool:
@@ -96,7 +115,7 @@ class Evaluator:
     period: tuple[str, str]
     subject: Subject
     _valuesets: dict[str, list[tuple[str | None, str | None]]] = field(default_factory=dict)
-    _ctes: int = 0
+    _ctes: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     # -- the subject ------------------------------------------------------------------------
 
@@ -141,22 +160,44 @@ class Evaluator:
             table = sub.selected_columns[0].table
             q = sub.with_only_columns(table.c.res_pk.label("pk"), table.c.patient_id).where(
                 table.c.patient_id.is_not(None),
-                *[_replace_r(p, table.c.res_pk) for p in preds if p is not lead])
+                *[_probe(p, table.c.res_pk) for p in preds if p is not lead])
             owner = table.c.patient_id
         if self.subject.select is not None:
             q = q.where(owner.in_(self.subject.select))
         return q
 
+    def _shared(self, key: tuple[Any, ...], q: Select[Any]) -> Any:
+        """One materialised CTE per distinct retrieve part, so that `%HbA1c.exists()` and
+        the two `.where()`s on `%LastHbA1c` in one statement read the HbA1c rows once."""
+        if key not in self._ctes:
+            self._ctes[key] = q.cte(f"m{len(self._ctes)}").prefix_with("MATERIALIZED")
+        return self._ctes[key]
+
     async def matching(self, rv: Retrieve) -> Select[Any]:
         """SELECT (pk, patient_id) of the resources a retrieve keeps."""
-        base = await self._base(rv)
+        base_key = (rv.res_type, rv.clauses)
+        matches = self._ctes.get(base_key)
+        if matches is None:
+            matches = self._shared(base_key, await self._base(rv))
         if rv.latest is None:
-            return base
-        # sort values joined once (not a correlated sub-select per row), then ranked
-        # MATERIALIZED: compute the matches once; SQLite would otherwise re-run the index
-        # semi-joins for every row the window function reads
-        self._ctes += 1
-        matches = base.cte(f"m{self._ctes}").prefix_with("MATERIALIZED")
+            return select(matches.c.pk, matches.c.patient_id)
+        latest_key = (*base_key, rv.latest.name, rv.latest.descending)
+        kept = self._ctes.get(latest_key)
+        if kept is None:
+            kept = self._shared(latest_key, self._latest(matches, rv))
+        q = select(kept.c.pk, kept.c.patient_id)
+        if rv.then:
+            then = await self._where(rv.res_type, rv.then)
+            if all(_only_pk(p) for p in then):
+                q = q.where(*[_probe(p, kept.c.pk) for p in then])
+            else:
+                q = q.select_from(kept.join(r, r.c.pk == kept.c.pk)).where(*then)
+        return q
+
+    def _latest(self, matches: Any, rv: Retrieve) -> Select[Any]:
+        """Each patient's first match in the retrieve's sort order: sort values joined once
+        (not a correlated sub-select per row), then ranked."""
+        assert rv.latest is not None
         sort = sort_expression(rv.res_type, rv.latest.name, rv.latest.descending)
         keyed = select(matches.c.pk, matches.c.patient_id,
                        _replace_r(sort, matches.c.pk).label("s")).subquery()
@@ -165,17 +206,7 @@ class Evaluator:
             partition_by=keyed.c.patient_id, order_by=[keyed.c.s.is_(None), ordered,
                                                        keyed.c.pk.desc()]
         ).label("rn")).subquery()
-        q = select(ranked.c.pk, ranked.c.patient_id).where(ranked.c.rn == 1)
-        if rv.then:
-            then = await self._where(rv.res_type, rv.then)
-            kept = q.subquery()
-            if all(_only_pk(p) for p in then):
-                q = select(kept.c.pk, kept.c.patient_id).where(
-                    *[_replace_r(p, kept.c.pk) for p in then])
-            else:
-                q = select(kept.c.pk, kept.c.patient_id).select_from(
-                    kept.join(r, r.c.pk == kept.c.pk)).where(*then)
-        return q
+        return select(ranked.c.pk, ranked.c.patient_id).where(ranked.c.rn == 1)
 
     async def patients_select(self, rv: Retrieve) -> Select[Any]:
         """SELECT pid: the distinct patients with at least one resource the retrieve keeps."""
@@ -267,8 +298,11 @@ class Evaluator:
             .select_from(x.join(t, t.c.res_pk == x.c.res_pk))
             .where(*member, *groups, *self._subject_filter(x.c.target_id)),
             select(t.c.code).distinct().where(*groups).order_by(t.c.code),
-            lambda v: select(x.c.target_id).where(*member, x.c.res_pk.in_(
-                select(t.c.res_pk).where(*groups, t.c.code == v))),
+            # no res_type term on the members: res_pk implies it, and without it SQLite
+            # reads the members of these Groups only, not every Group's
+            lambda v: select(x.c.target_id).where(
+                x.c.res_pk.in_(select(t.c.res_pk).where(*groups, t.c.code == v)),
+                *member[1:]),
             spec.get("default"))  # e.g. "none": outside every Group of this axis
 
 

@@ -45,7 +45,7 @@ resource = Table(
     # covering: a semi-join from an index table to live resources of a type is index-only
     Index("ix_resource_live", "pk", "res_type", "deleted", "patient_id"),
     # the live resources of a type (the Patients a measure evaluates), index-only
-    Index("ix_resource_type_live", "res_type", "deleted", "id"),
+    Index("ix_resource_type_live", "res_type", "deleted", "id", "pk", "patient_id"),
 )
 
 resource_version = Table(
@@ -127,6 +127,7 @@ idx_reference = _index_table(
         ("target_type", "target_id"),
         ("res_type", "param", "url"),
     ),
+    per_resource=("target_type", "target_id"),
 )
 idx_quantity = _index_table(
     "idx_quantity",

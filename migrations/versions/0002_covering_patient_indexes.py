@@ -32,10 +32,13 @@ CHANGES = {
     "idx_string": ("ix_idx_string_0", ["res_type", "param", "value", "res_pk"],
                    ["res_type", "param", "value", "res_pk", "patient_id"]),
 }
+# the members of given Groups (a stratifier's values) without a heap fetch per member
+REFERENCE_PK = ("ix_idx_reference_pk", ["res_pk", "res_type", "param"],
+                ["res_pk", "res_type", "param", "target_type", "target_id"])
 
 
 def _swap(new: bool) -> None:
-    for table, (name, old_cols, new_cols) in CHANGES.items():
+    for table, (name, old_cols, new_cols) in [*CHANGES.items(), ("idx_reference", REFERENCE_PK)]:
         with op.batch_alter_table(table) as batch_op:
             batch_op.drop_index(name)
             batch_op.create_index(name, new_cols if new else old_cols, unique=False)
@@ -44,8 +47,12 @@ def _swap(new: bool) -> None:
 def upgrade() -> None:
     _swap(True)
     with op.batch_alter_table("resource") as batch_op:
-        batch_op.create_index("ix_resource_type_live", ["res_type", "deleted", "id"],
+        batch_op.create_index("ix_resource_type_live", ["res_type", "deleted", "id", "pk", "patient_id"],
                               unique=False)
+    # planner statistics for the new indexes (SQLite drops those of a dropped index)
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("PRAGMA analysis_limit=2000")
+    op.execute("ANALYZE")
 
 
 def downgrade() -> None:
