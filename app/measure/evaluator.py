@@ -116,6 +116,7 @@ class Evaluator:
     subject: Subject
     _valuesets: dict[str, list[tuple[str | None, str | None]]] = field(default_factory=dict)
     _ctes: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    _names: int = 0
 
     # -- the subject ------------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class Evaluator:
                     ctx.valuesets[url] = self._valuesets[url]
         return Compiler(ctx).clause_list(res_type, clauses)
 
-    async def _base(self, rv: Retrieve) -> Select[Any]:
+    async def _base(self, rv: Retrieve, within: Any = None) -> Select[Any]:
         """SELECT pk, patient_id of the resources matching the clauses (a resource may come
         more than once: one row per matching index row of the first clause).
 
@@ -164,21 +165,29 @@ class Evaluator:
             owner = table.c.patient_id
         if self.subject.select is not None:
             q = q.where(owner.in_(self.subject.select))
+        if within is not None:  # only these patients' resources matter
+            q = q.where(owner.in_(select(within.c.pid)))
         return q
 
     def _shared(self, key: tuple[Any, ...], q: Select[Any]) -> Any:
         """One materialised CTE per distinct retrieve part, so that `%HbA1c.exists()` and
         the two `.where()`s on `%LastHbA1c` in one statement read the HbA1c rows once."""
         if key not in self._ctes:
-            self._ctes[key] = q.cte(f"m{len(self._ctes)}").prefix_with("MATERIALIZED")
+            self._ctes[key] = q.cte(self.cte_name("m")).prefix_with("MATERIALIZED")
         return self._ctes[key]
 
-    async def matching(self, rv: Retrieve) -> Select[Any]:
-        """SELECT (pk, patient_id) of the resources a retrieve keeps."""
-        base_key = (rv.res_type, rv.clauses)
+    def cte_name(self, prefix: str) -> str:
+        """A CTE name unique to this evaluator: its CTEs may meet in one statement."""
+        self._names += 1
+        return f"{prefix}{self._names}"
+
+    async def matching(self, rv: Retrieve, within: Any = None) -> Select[Any]:
+        """SELECT (pk, patient_id) of the resources a retrieve keeps (of the patients of the
+        CTE `within` only, when given)."""
+        base_key = (rv.res_type, rv.clauses, None if within is None else within.name)
         matches = self._ctes.get(base_key)
         if matches is None:
-            matches = self._shared(base_key, await self._base(rv))
+            matches = self._shared(base_key, await self._base(rv, within))
         if rv.latest is None:
             return select(matches.c.pk, matches.c.patient_id)
         latest_key = (*base_key, rv.latest.name, rv.latest.descending)
@@ -208,14 +217,14 @@ class Evaluator:
         ).label("rn")).subquery()
         return select(ranked.c.pk, ranked.c.patient_id).where(ranked.c.rn == 1)
 
-    async def patients_select(self, rv: Retrieve) -> Select[Any]:
+    async def patients_select(self, rv: Retrieve, within: Any = None) -> Select[Any]:
         """SELECT pid: the distinct patients with at least one resource the retrieve keeps."""
-        sub = (await self.matching(rv)).subquery()
+        sub = (await self.matching(rv, within)).subquery()
         return select(sub.c.patient_id.label("pid")).distinct()
 
-    async def counts_select(self, rv: Retrieve) -> Select[Any]:
+    async def counts_select(self, rv: Retrieve, within: Any = None) -> Select[Any]:
         """SELECT pid, n: per patient, the number of resources the retrieve keeps."""
-        sub = (await self.matching(rv)).subquery()
+        sub = (await self.matching(rv, within)).subquery()
         return select(sub.c.patient_id.label("pid"),
                       func.count(sub.c.pk.distinct()).label("n")).group_by(sub.c.patient_id)
 

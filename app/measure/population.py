@@ -26,6 +26,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
 )
 
 from app.fhir.errors import FhirError
@@ -94,6 +95,25 @@ class GroupResult:
         return None
 
 
+def _conjuncts(plan: Any) -> list[Any]:
+    if isinstance(plan, And):
+        return [q for p in plan.parts for q in _conjuncts(p)]
+    return [plan]
+
+
+def _reads_clinical_data(plan: Any) -> bool:
+    """Whether a plan retrieves anything but Patients (which cost an index range each)."""
+    if isinstance(plan, Retrieve):
+        return plan.res_type != "Patient"
+    if isinstance(plan, Has | Count):
+        return _reads_clinical_data(plan.source)
+    if isinstance(plan, And | Or):
+        return any(_reads_clinical_data(p) for p in plan.parts)
+    if isinstance(plan, Not):
+        return _reads_clinical_data(plan.part)
+    return False
+
+
 def contained(scoring: str, raw: dict[str, bool], present: set[str]) -> frozenset[str]:
     """The populations a patient is in, from the criteria it meets (R4 3.9.3)."""
     ip = raw.get(IP, False)
@@ -119,56 +139,77 @@ def contained(scoring: str, raw: dict[str, bool], present: set[str]) -> frozense
 
 
 class _Statement:
-    """Builds the statement: each atom and value becomes one LEFT JOIN on the universe."""
+    """Builds the statement: each atom a materialised CTE tested with IN, each stratifier
+    value a CASE over IN tests (or a join)."""
 
     def __init__(self, ev: Evaluator, pid: Any) -> None:
         self.ev = ev
         self.pid = pid
         self.joins: list[Any] = []
-        self.atoms: dict[str, ColumnElement[bool]] = {}
-        self.ctes = 0
+        self.atoms: dict[tuple[str, str | None], Any] = {}  # (plan, within) -> CTE
+        self.within: Any = None  # the CTE of the patients that matter, once known
 
     def _join(self, sub: Any) -> Any:
         aliased = sub.subquery(f"j{len(self.joins)}")
         self.joins.append(aliased)
         return aliased
 
-    def _cte(self, q: Any) -> Any:
+    def cte(self, q: Any, prefix: str = "a") -> Any:
         """Each atom once, however many populations test it."""
-        self.ctes += 1
-        return q.cte(f"a{self.ctes}").prefix_with("MATERIALIZED")
+        return q.cte(self.ev.cte_name(prefix)).prefix_with("MATERIALIZED")
 
     async def atom(self, plan: Any) -> ColumnElement[bool]:
         """`pid IN (...)`: each retrieve runs once and is hashed (PostgreSQL's hashed
         SubPlan, SQLite's ephemeral index), whatever the planner estimates its size to be;
-        a join would be planned from estimates the index tables cannot give."""
+        a join would be planned from estimates the index tables cannot give. An atom
+        computed for every patient serves everywhere; one computed `within` the initial
+        population only in the populations inside it."""
         key = repr(plan)  # plans hold unhashable SortKeys; their repr is their value
-        if key in self.atoms:
-            return self.atoms[key]
-        if isinstance(plan, Has | Retrieve):
-            rv = plan.source if isinstance(plan, Has) else plan
-            sub = self._cte(await self.ev.patients_select(rv))
-            flag: ColumnElement[bool] = self.pid.in_(select(sub.c.pid))
-        else:
-            counts = self._cte(await self.ev.counts_select(plan.source))
-            test = OPS[plan.op]
-            if test(0, plan.n):  # "count() < 3" holds for patients with none
-                flag = self.pid.not_in(select(counts.c.pid).where(~test(counts.c.n, plan.n)))
+        within = None if self.within is None else self.within.name
+        cte = self.atoms.get((key, None))
+        if cte is None:
+            cte = self.atoms.get((key, within))
+        if cte is None:
+            if isinstance(plan, Has | Retrieve):
+                rv = plan.source if isinstance(plan, Has) else plan
+                cte = self.cte(await self.ev.patients_select(rv, self.within))
             else:
-                flag = self.pid.in_(select(counts.c.pid).where(test(counts.c.n, plan.n)))
-        self.atoms[key] = flag
-        return flag
+                cte = self.cte(await self.ev.counts_select(plan.source, self.within))
+            self.atoms[(key, within)] = cte
+        if not isinstance(plan, Count):
+            return self.pid.in_(select(cte.c.pid))
+        test = OPS[plan.op]
+        if test(0, plan.n):  # "count() < 3" holds for patients with none
+            return self.pid.not_in(select(cte.c.pid).where(~test(cte.c.n, plan.n)))
+        return self.pid.in_(select(cte.c.pid).where(test(cte.c.n, plan.n)))
 
     async def plan(self, plan: Any) -> ColumnElement[bool]:
         if isinstance(plan, Has | Retrieve | Count):
             return await self.atom(plan)
         if isinstance(plan, And):
-            return and_(*[await self.plan(p) for p in plan.parts])
+            return await self.conjunction(_conjuncts(plan))
         if isinstance(plan, Or):
             return or_(*[await self.plan(p) for p in plan.parts])
         if isinstance(plan, Not):
             return not_(await self.plan(plan.part))
         raise FhirError.of(500, "exception", f"unknown plan {type(plan).__name__}")
+
+    async def conjunction(self, parts: list[Any]) -> ColumnElement[bool]:
+        """`A and B and C`, left to right: B's retrieves are read only for the patients of A,
+        C's for those of A and B (the medicines of the over-75s, not of everyone). A scope is
+        made only before a part that reads more than Patient resources."""
+        flags: list[ColumnElement[bool]] = []
+        outer, scoped = self.within, 0
+        try:
+            for part in parts:
+                if len(flags) > scoped and _reads_clinical_data(part):
+                    self.within = self.cte(select(self.pid).where(
+                        case((and_(*flags), 1), else_=0) == 1), "s")
+                    scoped = len(flags)
+                flags.append(await self.plan(part))
+        finally:
+            self.within = outer
+        return and_(*flags)
 
     async def value(self, variable: str) -> ColumnElement[Any]:
         """The patient's value: `CASE WHEN pid IN (patients with value 1) THEN 1 ...`, in
@@ -187,37 +228,44 @@ class _Statement:
 
 async def evaluate_group(ev: Evaluator, group: CompiledGroup, scoring: str,
                          variables: list[str], with_patients: bool) -> GroupResult:
-    """The group's tallies by `variables` (stratifier and supplemental-data variables)."""
+    """The group's tallies by `variables` (stratifier and supplemental-data variables).
+
+    Every other population lies within the initial population (R4 3.9.3), so the
+    initial population is computed first, over the subject's patients, and the criteria of
+    the others only for its patients: the latest blood pressure of the hypertensive, not of
+    everyone who had one measured."""
     u = (await ev.universe_select()).subquery("u")
     st = _Statement(ev, u.c.pid)
     present = set(group.populations) | {IP}
     codes = [c for c in ORDER.get(scoring, (IP,)) if c in present]
+    ip_pop = group.populations.get(IP)
+    ip_flag = await st.plan(ip_pop.plan) if ip_pop is not None and ip_pop.plan else false()
+    # inside CASE, PostgreSQL keeps the IN tests as hashed SubPlans instead of turning them
+    # into joins planned from row estimates
+    ip = st.cte(select(u.c.pid).where(case((ip_flag, 1), else_=0) == 1), "ip")
+    st.within, st.pid = ip, ip.c.pid
     flags: list[tuple[str, ColumnElement[bool]]] = []
     for code, population in group.populations.items():
         if population.plan is not None and code != IP:
-            flags.append((code, await st.plan(population.plan)))
-    ip_pop = group.populations.get(IP)
-    ip_flag = await st.plan(ip_pop.plan) if ip_pop is not None and ip_pop.plan else false()
+            same = ip_pop is not None and repr(population.plan) == repr(ip_pop.plan)
+            flags.append((code, true() if same else await st.plan(population.plan)))
     observation = group.populations.get("measure-observation")
     obs_expr: ColumnElement[Any] = literal(0)
     if scoring == "continuous-variable" and observation and observation.observation:
-        j = st._join(await ev.counts_select(observation.observation))
+        j = st._join(await ev.counts_select(observation.observation, ip))
         obs_expr = func.coalesce(j.c.n, 0)
     keys = [(await st.value(v)).label(f"k{i}") for i, v in enumerate(variables)]
     flag_cols = [case((f, 1), else_=0).label(f"f{i}") for i, (_, f) in enumerate(flags)]
-    # inside CASE, PostgreSQL keeps the IN tests as hashed SubPlans instead of turning them
-    # into joins planned from row estimates
-    in_ip = case((ip_flag, 1), else_=0) == 1
-    joined: Any = u
+    joined: Any = ip
     for j in st.joins:
-        joined = joined.outerjoin(j, j.c.pid == u.c.pid)
+        joined = joined.outerjoin(j, j.c.pid == ip.c.pid)
     if with_patients:
         q = select(*keys, *flag_cols, literal(1).label("n"), obs_expr.label("obs"),
-                   u.c.pid).select_from(joined).where(in_ip)
+                   ip.c.pid).select_from(joined)
     else:
         q = (select(*keys, *flag_cols, func.count().label("n"),
                     func.sum(obs_expr).label("obs"))
-             .select_from(joined).where(in_ip)
+             .select_from(joined)
              .group_by(*[k.element for k in keys], *[f.element for f in flag_cols]))
     if ev.conn.dialect.name == "postgresql":
         # parallel workers would each build every hashed SubPlan again

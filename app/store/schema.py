@@ -99,7 +99,7 @@ idx_token = _index_table(
     Column("text", String(255)),  # display / text, case- and accent-folded (for :text)
     indexes=(
         ("res_type", "param", "code", "system", "res_pk", "patient_id"),
-        ("res_type", "param", "code", "patient_id"),
+        ("res_type", "param", "code", "patient_id", "res_pk"),
     ),
     per_resource=("code", "system"),
 )
@@ -114,7 +114,7 @@ idx_date = _index_table(
     Column("low", BigInteger, nullable=False),
     Column("high", BigInteger, nullable=False),
     indexes=(("res_type", "param", "low", "high", "res_pk", "patient_id"),
-             ("patient_id", "res_type", "param")),
+             ("patient_id", "res_type", "param", "low", "high", "res_pk")),
     per_resource=("low", "high"),
 )
 idx_reference = _index_table(

@@ -32,13 +32,20 @@ CHANGES = {
     "idx_string": ("ix_idx_string_0", ["res_type", "param", "value", "res_pk"],
                    ["res_type", "param", "value", "res_pk", "patient_id"]),
 }
+# a patient's index rows with a given code (a retrieve within the initial population)
+TOKEN_PATIENT = ("ix_idx_token_1", ["res_type", "param", "code", "patient_id"],
+                 ["res_type", "param", "code", "patient_id", "res_pk"])
+DATE_PATIENT = ("ix_idx_date_1", ["patient_id", "res_type", "param"],
+                ["patient_id", "res_type", "param", "low", "high", "res_pk"])
 # the members of given Groups (a stratifier's values) without a heap fetch per member
 REFERENCE_PK = ("ix_idx_reference_pk", ["res_pk", "res_type", "param"],
                 ["res_pk", "res_type", "param", "target_type", "target_id"])
 
 
 def _swap(new: bool) -> None:
-    for table, (name, old_cols, new_cols) in [*CHANGES.items(), ("idx_reference", REFERENCE_PK)]:
+    for table, (name, old_cols, new_cols) in [*CHANGES.items(), ("idx_reference", REFERENCE_PK),
+                                                 ("idx_token", TOKEN_PATIENT),
+                                                 ("idx_date", DATE_PATIENT)]:
         with op.batch_alter_table(table) as batch_op:
             batch_op.drop_index(name)
             batch_op.create_index(name, new_cols if new else old_cols, unique=False)
