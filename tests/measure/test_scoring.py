@@ -178,3 +178,53 @@ async def test_stratifier_on_a_patient_element(measure_client: httpx.AsyncClient
         "3010": {"initial-population": 2},
         "unknown": {"initial-population": 1},
     }
+
+
+async def test_stratifier_with_many_values_counts_the_same(
+    measure_client: httpx.AsyncClient, monkeypatch: Any
+) -> None:
+    """Past MAX_CASES distinct values a stratifier is a join on each patient's smallest value
+    instead of one IN test per value: the strata must not change."""
+    from app.measure import population
+
+    await post_transaction(measure_client, region())
+    m = measure(
+        "by-postcode-join",
+        "cohort",
+        {"initial-population": "%T2D"},
+        stratifier=[
+            {
+                "code": {"text": "postcode"},
+                "criteria": {"language": FHIRPATH, "expression": "Patient.address.postalCode"},
+            }
+        ],
+    )
+    by_case = await put_and_evaluate(measure_client, m)
+    monkeypatch.setattr(population, "MAX_CASES", 1)
+    by_join = await evaluate(measure_client, m["id"])
+    assert strata(by_join, "postcode") == strata(by_case, "postcode") == {
+        "3000": {"initial-population": 1},
+        "3010": {"initial-population": 2},
+        "unknown": {"initial-population": 1},
+    }
+
+
+async def test_a_criterion_read_within_one_conjunction_is_not_reused_in_another(
+    measure_client: httpx.AsyncClient,
+) -> None:
+    """`A and X` reads X for the patients of A only; in `(A and X) or (B and X)` the second
+    X must be read for the patients of B, or b (B and X, not A) would be lost."""
+    await post_transaction(measure_client, [
+        *region(),
+        patient("e", "1960-01-01"),
+        hba1c("e", 7.0, "2025-03-01"),
+    ])
+    m = measure(
+        "scoped",
+        "cohort",
+        {"initial-population": "(%T2D and %Insulin.exists() and %HbA1c.exists()) or "
+                               "(%HbA1c.exists() and %T2D.not())"},
+    )
+    report = await put_and_evaluate(measure_client, m, reportType="subject-list")
+    # a, d: T2D without insulin; c: insulin, no HbA1c; b: all three; e: HbA1c without T2D
+    assert subject_lists(report)["initial-population"] == {"b", "e"}
