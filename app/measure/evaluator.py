@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, ColumnElement, Select, exists, func, select
+from sqlalchemy import Column, ColumnElement, Select, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BinaryExpression
@@ -60,6 +60,10 @@ class Subject:
     kind: str  # all | patient | group | practitioner
     reference: str | None = None
     select: Select[Any] | None = None  # SQL selecting the patient ids (None: all patients)
+
+
+def _hashed(test: ColumnElement[bool]) -> ColumnElement[bool]:
+    return case((test, 1), else_=0) == 1
 
 
 def _index_select(pred: Any, negated: bool = False) -> Select[Any] | None:
@@ -151,23 +155,36 @@ class Evaluator:
         clause can lead (all negated) or a clause reads its columns (`_id`, `_lastUpdated`)."""
         preds = await self._where(rv.res_type, rv.clauses)
         lead = next((p for p in preds if _index_select(p) is not None), None)
+        # the patient filter first: SQLite tests the terms in order, and it is the cheap one
         if lead is None or not all(_only_pk(p) for p in preds):
             q = select(r.c.pk, r.c.patient_id).where(
-                r.c.res_type == rv.res_type, ~r.c.deleted, r.c.patient_id.is_not(None), *preds)
-            owner = r.c.patient_id
+                r.c.res_type == rv.res_type, ~r.c.deleted, r.c.patient_id.is_not(None),
+                *self._owner_filter(r.c.patient_id, within), *preds)
         else:
             sub = _index_select(lead)
             assert sub is not None
             table = sub.selected_columns[0].table
             q = sub.with_only_columns(table.c.res_pk.label("pk"), table.c.patient_id).where(
                 table.c.patient_id.is_not(None),
+                *self._owner_filter(table.c.patient_id, within),
                 *[_probe(p, table.c.res_pk) for p in preds if p is not lead])
-            owner = table.c.patient_id
-        if self.subject.select is not None:
-            q = q.where(owner.in_(self.subject.select))
-        if within is not None:  # only these patients' resources matter
-            q = q.where(owner.in_(select(within.c.pid)))
         return q
+
+    def _owner_filter(self, owner: Any, within: Any) -> list[ColumnElement[bool]]:
+        """The resources of the subject's patients (and of `within`'s, when given).
+
+        One patient is an index condition. A set of patients is a hashed filter on the
+        retrieve's own index range (inside CASE, neither PostgreSQL nor SQLite turns it
+        into a join): planned as a join from row estimates the index tables cannot give,
+        PostgreSQL would look up every code of a ValueSet for each patient of a team."""
+        out = []
+        if self.subject.kind == "patient" and self.subject.reference:
+            out.append(owner == self.subject.reference.split("/", 1)[1])
+        elif self.subject.select is not None:
+            out.append(_hashed(owner.in_(self.subject.select)))
+        if within is not None:  # only these patients' resources matter
+            out.append(_hashed(owner.in_(select(within.c.pid))))
+        return out
 
     def _shared(self, key: tuple[Any, ...], q: Select[Any]) -> Any:
         """One materialised CTE per distinct retrieve part, so that `%HbA1c.exists()` and

@@ -99,7 +99,7 @@ idx_token = _index_table(
     Column("text", String(255)),  # display / text, case- and accent-folded (for :text)
     indexes=(
         ("res_type", "param", "code", "system", "res_pk", "patient_id"),
-        ("res_type", "param", "code", "patient_id", "res_pk"),
+        ("res_type", "param", "code", "patient_id", "system", "res_pk"),
     ),
     per_resource=("code", "system"),
 )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    case,
     false,
     func,
     literal,
@@ -472,10 +473,19 @@ def _concept_preds(concepts: list[tuple[str | None, str | None]]) -> list[Column
         elif code is not None:
             by_system.setdefault(system, []).append(code)
     preds: list[ColumnElement[bool]] = [idx_token.c.system.in_(whole)] if whole else []
+    groups = []
     for system, codes in by_system.items():
         cond = idx_token.c.code.in_(codes)
-        preds.append(and_(idx_token.c.system == system, cond) if system else cond)
-    return preds
+        groups.append(and_(idx_token.c.system == system, cond) if system else cond)
+    if len(groups) > 1:
+        # one range of the (res_type, param, code, ...) index for every code, the systems
+        # checked on its rows: an OR of per-system conditions is planned by PostgreSQL as a
+        # bitmap OR with a heap fetch per row (the CASE keeps it from being an index
+        # condition), and the code index stays covering
+        every = [c for codes in by_system.values() for c in codes]
+        groups = [and_(idx_token.c.code.in_(every),
+                       case((or_(*groups), 1), else_=0) == 1)]
+    return preds + groups
 
 
 def _bad_modifier(sp: SearchParam, mod: str | None) -> FhirError:

@@ -34,7 +34,7 @@ CHANGES = {
 }
 # a patient's index rows with a given code (a retrieve within the initial population)
 TOKEN_PATIENT = ("ix_idx_token_1", ["res_type", "param", "code", "patient_id"],
-                 ["res_type", "param", "code", "patient_id", "res_pk"])
+                 ["res_type", "param", "code", "patient_id", "system", "res_pk"])
 DATE_PATIENT = ("ix_idx_date_1", ["patient_id", "res_type", "param"],
                 ["patient_id", "res_type", "param", "low", "high", "res_pk"])
 # the members of given Groups (a stratifier's values) without a heap fetch per member
