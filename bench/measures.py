@@ -57,7 +57,7 @@ async def run(url: str) -> None:
         for m in measures:
             await evaluate(conn, m, PERIOD, "population", subject, evaluator=ev)
         dt = time.perf_counter() - t
-        print(f"RESULT library of {len(measures)} ({n} patients, shared retrieves): "
+        print(f"RESULT library of {len(measures)} ({n} patients, one evaluator): "
               f"{dt:6.2f} s, {n * len(measures) / dt:9.0f} patient-measures/s")
         team = await resolve_subject(conn, "Group/team-zl1", None)
         t = time.perf_counter()

@@ -11,7 +11,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.fhir.definitions import resource_types, search_parameter_resources
+import orjson
+
+from app.fhir.definitions import PROFILES, resource_types, search_parameter_resources
 from app.fhir.paths import CompiledPath, Unsupported, compile_path, compile_relative
 
 log = logging.getLogger(__name__)
@@ -175,3 +177,17 @@ def _find_aliases(params: dict[str, SearchParam]) -> None:
     for sp in params.values():
         if sp.union_of and any(params[c].union_of for c in sp.union_of):
             sp.union_of, sp.target_filter = (), None
+
+
+@functools.cache
+def clinical_dates() -> dict[str, str]:
+    """Resource type -> the date parameter whose range its token index rows carry
+    (fhir_profiles/search/clinical-date.json); checked against the registry."""
+    path = PROFILES / "search" / "clinical-date.json"
+    params: dict[str, str] = orjson.loads(path.read_bytes())["parameters"]
+    reg = registry()
+    for res_type, code in params.items():
+        sp = reg.get(res_type, code)
+        if sp is None or sp.type != "date" or sp.index_params() != (code,):
+            raise ValueError(f"{path}: {res_type}.{code} is not a stored date parameter")
+    return params

@@ -27,7 +27,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from app.fhir.definitions import PROFILES
 from app.fhir.errors import FhirError
-from app.fhir.search_params import registry
+from app.fhir.search_params import clinical_dates, registry
 from app.measure.criteria import Retrieve, clauses_for
 from app.store.schema import (
     INDEX_TABLES,
@@ -164,7 +164,9 @@ class Evaluator:
             sub = _index_select(lead)
             assert sub is not None
             table = sub.selected_columns[0].table
-            q = sub.with_only_columns(table.c.res_pk.label("pk"), table.c.patient_id).where(
+            carried = [table.c.low, table.c.high] if table is idx_token else []
+            q = sub.with_only_columns(table.c.res_pk.label("pk"), table.c.patient_id,
+                                      *carried).where(
                 table.c.patient_id.is_not(None),
                 *self._owner_filter(table.c.patient_id, within),
                 *[_probe(p, table.c.res_pk) for p in preds if p is not lead])
@@ -224,9 +226,13 @@ class Evaluator:
         """Each patient's first match in the retrieve's sort order: sort values joined once
         (not a correlated sub-select per row), then ranked."""
         assert rv.latest is not None
-        sort = sort_expression(rv.res_type, rv.latest.name, rv.latest.descending)
-        keyed = select(matches.c.pk, matches.c.patient_id,
-                       _replace_r(sort, matches.c.pk).label("s")).subquery()
+        if "high" in matches.c and clinical_dates().get(rv.res_type) == rv.latest.name:
+            # the token rows carry this date (the latest end, the earliest start): no look-up
+            sort = matches.c.high if rv.latest.descending else matches.c.low
+        else:
+            sort = _replace_r(sort_expression(rv.res_type, rv.latest.name,
+                                              rv.latest.descending), matches.c.pk)
+        keyed = select(matches.c.pk, matches.c.patient_id, sort.label("s")).subquery()
         ordered = keyed.c.s.desc() if rv.latest.descending else keyed.c.s.asc()
         ranked = select(keyed.c.pk, keyed.c.patient_id, func.row_number().over(
             partition_by=keyed.c.patient_id, order_by=[keyed.c.s.is_(None), ordered,

@@ -15,7 +15,7 @@ from app.fhir.dates import MAX_US, MIN_US, DateError, date_range
 from app.fhir.definitions import patient_compartment
 from app.fhir.paths import reference_type
 from app.fhir.references import parse_reference
-from app.fhir.search_params import SearchParam, registry
+from app.fhir.search_params import SearchParam, clinical_dates, registry
 from app.fhir.text import MAX_INDEXED, fold
 
 Row = tuple[Any, ...]
@@ -23,7 +23,8 @@ Row = tuple[Any, ...]
 
 @dataclass(slots=True)
 class IndexRows:
-    token: list[Row] = field(default_factory=list)  # (param, system, code, folded text)
+    # (param, system, code, folded text, clinical date low, high)
+    token: list[Row] = field(default_factory=list)
     string: list[Row] = field(default_factory=list)  # (param, value, exact)
     date: list[Row] = field(default_factory=list)  # (param, low, high)
     reference: list[Row] = field(default_factory=list)  # (param, target_type, target_id, url)
@@ -238,6 +239,10 @@ def index_resource(res_type: str, resource: dict[str, Any]) -> IndexRows:
     for name, rows in out.tables():
         if len(rows) > 1:
             setattr(out, name, list(dict.fromkeys(rows)))
+    carried = clinical_dates().get(res_type)
+    spans = [(lo, hi) for code, lo, hi in out.date if code == carried] if carried else []
+    span = (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else (None, None)
+    out.token = [(*row, *span) for row in out.token]
     return out
 
 

@@ -97,9 +97,13 @@ idx_token = _index_table(
     Column("system", String(255)),
     Column("code", String(255)),
     Column("text", String(255)),  # display / text, case- and accent-folded (for :text)
+    # the resource's clinical date (fhir_profiles/search/clinical-date.json): a code and a
+    # period are then one range of the code index
+    Column("low", BigInteger),
+    Column("high", BigInteger),
     indexes=(
-        ("res_type", "param", "code", "system", "res_pk", "patient_id"),
-        ("res_type", "param", "code", "patient_id", "system", "res_pk"),
+        ("res_type", "param", "code", "system", "res_pk", "patient_id", "low", "high"),
+        ("res_type", "param", "code", "patient_id", "system", "res_pk", "low", "high"),
     ),
     per_resource=("code", "system"),
 )

@@ -31,7 +31,7 @@ from app.fhir.dates import DateError, date_range
 from app.fhir.errors import FhirError, Issue
 from app.fhir.query import Clause, split_escaped, split_prefix, unescape
 from app.fhir.references import parse_reference
-from app.fhir.search_params import SearchParam, registry
+from app.fhir.search_params import SearchParam, clinical_dates, registry
 from app.fhir.text import fold
 from app.store.schema import (
     idx_composite,
@@ -70,8 +70,14 @@ class CompileContext:
 _BOUNDS: list[tuple[int | None, int | None]] = [(None, None)]
 
 
+# Conditions on the carried clinical date, for the token clause being compiled.
+_CARRIED: list[list[ColumnElement[bool]]] = [[]]
+
+
 def _in_index(table: Any, res_type: str, param: str, *conds: ColumnElement[bool]) -> Any:
     sub = select(table.c.res_pk).where(table.c.res_type == res_type, table.c.param == param, *conds)
+    if table is idx_token and _CARRIED[-1]:
+        sub = sub.where(*_CARRIED[-1])
     after, before = _BOUNDS[-1]
     if after is not None:
         sub = sub.where(table.c.res_pk > after)
@@ -196,19 +202,49 @@ class Compiler:
 
     def clause_list(self, res_type: str, clauses: list[Clause]) -> list[ColumnElement[bool]]:
         """One predicate over `r` per clause (none for an ignored unknown parameter)."""
+        clauses, lead, carried = self._carry_dates(res_type, clauses)
         preds = []
         for c in clauses:
             # the pk bound holds for this resource's own index rows only (not chains, _has)
             plain = c.chain is None and c.has is None and c.modifier not in ("not", "not-in",
                                                                              "missing")
             _BOUNDS.append((self.ctx.pk_after, self.ctx.pk_before) if plain else (None, None))
+            _CARRIED.append(carried if c is lead else [])
             try:
                 p = self.clause(res_type, c)
             finally:
                 _BOUNDS.pop()
+                _CARRIED.pop()
             if p is not None:
                 preds.append(p)
         return preds
+
+    def _carry_dates(self, res_type: str, clauses: list[Clause]
+                     ) -> tuple[list[Clause], Clause | None, list[ColumnElement[bool]]]:
+        """Token rows carry their resource's clinical date (fhir_profiles/search/
+        clinical-date.json, its earliest start and latest end): a `ge`, `gt`, `le` or `lt`
+        clause on that parameter is then a condition on the rows of the first plain token
+        clause, the same test the date index would make of the resource's date rows."""
+        carried = clinical_dates().get(res_type)
+        if carried is None:
+            return clauses, None, []
+        lead = next((c for c in clauses if c.chain is None and c.has is None
+                     and c.modifier in (None, "in") and c.name not in ("_id", "_lastUpdated")
+                     and (sp := self.reg.get(res_type, c.name)) is not None
+                     and sp.type == "token" and not sp.union_of), None)
+        if lead is None:
+            return clauses, None, []
+        kept, conds = [], []
+        for c in clauses:
+            if c.name == carried and c.modifier is None and c.chain is None \
+                    and c.has is None and len(c.values) == 1:
+                prefix, lo, hi = _date_value(c.values[0])
+                if prefix in ("ge", "gt", "le", "lt"):
+                    conds.append(_range_pred(idx_token.c.low, idx_token.c.high, prefix, lo,
+                                             hi))
+                    continue
+            kept.append(c)
+        return kept, lead, conds
 
     def clause(self, res_type: str, c: Clause) -> ColumnElement[bool] | None:
         if c.has is not None:

@@ -11,6 +11,8 @@ import pytest
 
 from tests.api.fhir import create, ids, patient, search
 
+HBA1C = "4548-4"
+
 
 async def _ids(client: httpx.AsyncClient, path: str, params: Any) -> set[str]:
     return ids(await search(client, path, params))
@@ -89,13 +91,14 @@ async def dated(client: httpx.AsyncClient) -> dict[str, str]:
         "d": {"effectivePeriod": {"start": "2024-02-20", "end": "2024-03-05"}},
         "e": {"effectiveDateTime": "2024-04-01T00:00:00Z"},
         "f": {"effectiveDateTime": "2024"},
+        "g": {},  # no date: no date search finds it
     }
     out = {}
     for key, eff in effective.items():
         body = {
             "resourceType": "Observation",
             "status": "final",
-            "code": {"text": key},
+            "code": {"coding": [{"system": "http://loinc.org", "code": HBA1C}], "text": key},
             "subject": {"reference": f"Patient/{subject}"},
             **eff,
         }
@@ -136,6 +139,46 @@ async def test_date_prefixes(
     want = {dated[k] for k in expected}
     names = {v: k for k, v in dated.items()}
     assert got == want, sorted(names[i] for i in got)
+
+
+@pytest.mark.parametrize("value", [
+    "ge2024-03", "gt2024-03", "le2024-03", "lt2024-03", "2024-03", "sa2024-03", "eb2024-03",
+    "ge2024-03-15T10:00:00Z", "gt2024-03-15T10:00:00Z", "lt2024-03-15T10:00:00Z", "le2024",
+    "ge2025", "2024-03,2023",
+])
+async def test_date_with_a_code_finds_what_the_date_alone_finds(
+    client: httpx.AsyncClient, dated: dict[str, str], value: str
+) -> None:
+    """Token rows carry the Observation's date (fhir_profiles/search/clinical-date.json), so
+    `code=...&date=ge...` is answered from the code rows: it must find exactly what the date
+    index finds."""
+    alone = await _ids(client, "/Observation", {"date": value})
+    with_code = await _ids(client, "/Observation", {"code": f"http://loinc.org|{HBA1C}",
+                                                     "date": value})
+    assert with_code == alone
+    # codes of two systems: one range of the code index, the systems checked on its rows
+    url = "http://example.org/fhir/ValueSet/hba1c"
+    await create(client, {"resourceType": "ValueSet", "status": "active", "url": url,
+                          "compose": {"include": [
+                              {"system": "http://loinc.org", "concept": [{"code": HBA1C}]},
+                              {"system": "http://snomed.info/sct",
+                               "concept": [{"code": "43396009"}]}]}})
+    in_valueset = await _ids(client, "/Observation", [("code:in", url), ("date", value)])
+    assert in_valueset == alone
+
+
+async def test_carried_date_follows_an_update(
+    client: httpx.AsyncClient, dated: dict[str, str]
+) -> None:
+    params = [("code", f"http://loinc.org|{HBA1C}"), ("date", "ge2024-03-10"),
+              ("date", "lt2024-04-01")]
+    # f ("2024") is a range that overlaps
+    assert await _ids(client, "/Observation", params) == {dated["a"], dated["f"]}
+    read = (await client.get(f"/Observation/{dated['c']}")).json()
+    read["effectiveDateTime"] = "2024-03-20"
+    r = await client.put(f"/Observation/{dated['c']}", json=read)
+    assert r.status_code == 200, r.text
+    assert await _ids(client, "/Observation", params) == {dated["a"], dated["c"], dated["f"]}
 
 
 async def test_date_range_with_two_clauses(
