@@ -148,6 +148,7 @@ class _Statement:
         self.joins: list[Any] = []
         self.atoms: dict[tuple[str, str | None], Any] = {}  # (plan, within) -> CTE
         self.within: Any = None  # the CTE of the patients that matter, once known
+        self.scopes: dict[tuple[str, str | None], Any] = {}  # conjunction prefix -> CTE
 
     def _join(self, sub: Any) -> Any:
         aliased = sub.subquery(f"j{len(self.joins)}")
@@ -203,8 +204,11 @@ class _Statement:
         try:
             for part in parts:
                 if len(flags) > scoped and _reads_clinical_data(part):
-                    self.within = self.cte(select(self.pid).where(
-                        case((and_(*flags), 1), else_=0) == 1), "s")
+                    key = (repr(parts[:len(flags)]), None if outer is None else outer.name)
+                    if key not in self.scopes:
+                        self.scopes[key] = self.cte(select(self.pid).where(
+                            case((and_(*flags), 1), else_=0) == 1), "s")
+                    self.within = self.scopes[key]
                     scoped = len(flags)
                 flags.append(await self.plan(part))
         finally:
@@ -228,60 +232,109 @@ class _Statement:
 
 async def evaluate_group(ev: Evaluator, group: CompiledGroup, scoring: str,
                          variables: list[str], with_patients: bool) -> GroupResult:
-    """The group's tallies by `variables` (stratifier and supplemental-data variables).
+    """The group's tallies by `variables` (stratifier and supplemental-data variables)."""
+    return (await evaluate_groups(ev, [(group, scoring)], variables, with_patients))[0]
 
-    Every other population lies within the initial population (R4 3.9.3), so the
+
+@dataclass
+class _Spec:
+    group: CompiledGroup
+    scoring: str
+    ip: Any  # CTE of the group's initial population
+    in_ip: ColumnElement[bool]
+    flags: list[tuple[str, ColumnElement[bool]]]
+    obs: ColumnElement[Any]
+
+
+async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]],
+                          variables: list[str], with_patients: bool) -> list[GroupResult]:
+    """Several groups (of several Measures: care gaps) in one statement, so that the criteria
+    they share (adults, alive, type 2 diabetes) are read once.
+
+    Every other population lies within the initial population (R4 3.9.3), so each group's
     initial population is computed first, over the subject's patients, and the criteria of
     the others only for its patients: the latest blood pressure of the hypertensive, not of
     everyone who had one measured."""
-    u = (await ev.universe_select()).subquery("u")
+    # the subject's patients once (a team's members are looked up, not every scope's)
+    u = (await ev.universe_select()).cte(ev.cte_name("u")).prefix_with("MATERIALIZED")
     st = _Statement(ev, u.c.pid)
-    present = set(group.populations) | {IP}
-    codes = [c for c in ORDER.get(scoring, (IP,)) if c in present]
-    ip_pop = group.populations.get(IP)
-    ip_flag = await st.plan(ip_pop.plan) if ip_pop is not None and ip_pop.plan else false()
-    # inside CASE, PostgreSQL keeps the IN tests as hashed SubPlans instead of turning them
-    # into joins planned from row estimates
-    ip = st.cte(select(u.c.pid).where(case((ip_flag, 1), else_=0) == 1), "ip")
-    st.within, st.pid = ip, ip.c.pid
-    flags: list[tuple[str, ColumnElement[bool]]] = []
-    for code, population in group.populations.items():
-        if population.plan is not None and code != IP:
-            same = ip_pop is not None and repr(population.plan) == repr(ip_pop.plan)
-            flags.append((code, true() if same else await st.plan(population.plan)))
-    observation = group.populations.get("measure-observation")
-    obs_expr: ColumnElement[Any] = literal(0)
-    if scoring == "continuous-variable" and observation and observation.observation:
-        j = st._join(await ev.counts_select(observation.observation, ip))
-        obs_expr = func.coalesce(j.c.n, 0)
+    ips = []
+    by_plan: dict[str, Any] = {}
+    for group, _ in groups:
+        ip_pop = group.populations.get(IP)
+        key = repr(ip_pop.plan if ip_pop is not None else None)
+        if key not in by_plan:
+            ip_flag = await st.plan(ip_pop.plan) if ip_pop is not None and ip_pop.plan \
+                else false()
+            # inside CASE, PostgreSQL keeps the IN tests as hashed SubPlans instead of
+            # turning them into joins planned from row estimates
+            by_plan[key] = st.cte(select(u.c.pid).where(case((ip_flag, 1), else_=0) == 1),
+                                  "ip")
+        ips.append(by_plan[key])
+    distinct_ips = list(by_plan.values())
+    base = ips[0] if len(distinct_ips) == 1 else st.cte(select(u.c.pid).where(case((or_(
+        *[u.c.pid.in_(select(ip.c.pid)) for ip in distinct_ips]), 1), else_=0) == 1), "ips")
+    st.pid = base.c.pid
+    specs = []
+    for (group, scoring), ip in zip(groups, ips, strict=True):
+        st.within = ip
+        ip_pop = group.populations.get(IP)
+        flags: list[tuple[str, ColumnElement[bool]]] = []
+        for code, population in group.populations.items():
+            if population.plan is not None and code != IP:
+                same = ip_pop is not None and repr(population.plan) == repr(ip_pop.plan)
+                flags.append((code, true() if same else await st.plan(population.plan)))
+        observation = group.populations.get("measure-observation")
+        obs: ColumnElement[Any] = literal(0)
+        if scoring == "continuous-variable" and observation and observation.observation:
+            j = st._join(await ev.counts_select(observation.observation, ip))
+            obs = func.coalesce(j.c.n, 0)
+        in_ip = true() if ip is base else base.c.pid.in_(select(ip.c.pid))
+        specs.append(_Spec(group, scoring, ip, in_ip, flags, obs))
     keys = [(await st.value(v)).label(f"k{i}") for i, v in enumerate(variables)]
-    flag_cols = [case((f, 1), else_=0).label(f"f{i}") for i, (_, f) in enumerate(flags)]
-    joined: Any = ip
+    flag_cols = [case((f, 1), else_=0).label(f"f{i}_{j}")
+                 for i, spec in enumerate(specs)
+                 for j, f in enumerate([spec.in_ip, *(f for _, f in spec.flags)])]
+    obs_cols = [spec.obs for spec in specs]
+    joined: Any = base
     for j in st.joins:
-        joined = joined.outerjoin(j, j.c.pid == ip.c.pid)
+        joined = joined.outerjoin(j, j.c.pid == base.c.pid)
     if with_patients:
-        q = select(*keys, *flag_cols, literal(1).label("n"), obs_expr.label("obs"),
-                   ip.c.pid).select_from(joined)
+        q = select(*keys, *flag_cols, literal(1).label("n"), *obs_cols,
+                   base.c.pid).select_from(joined)
     else:
         q = (select(*keys, *flag_cols, func.count().label("n"),
-                    func.sum(obs_expr).label("obs"))
+                    *[func.sum(o) for o in obs_cols])
              .select_from(joined)
              .group_by(*[k.element for k in keys], *[f.element for f in flag_cols]))
     if ev.conn.dialect.name == "postgresql":
         # parallel workers would each build every hashed SubPlan again
         await ev.conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-    merged: dict[tuple[tuple[str, ...], frozenset[str]], list[Any]] = {}
+    merged: list[dict[tuple[tuple[str, ...], frozenset[str]], list[Any]]] = [{} for _ in specs]
     nkeys, nflags = len(keys), len(flag_cols)
     for row in await ev.conn.execute(q):
         key = tuple("unknown" if v is None else str(v) for v in row[:nkeys])
-        raw = {IP: True, **{code: bool(row[nkeys + i]) for i, (code, _) in enumerate(flags)}}
-        pops = contained(scoring, raw, present)
-        slot = merged.setdefault((key, pops), [0, 0, []])
-        slot[0] += int(row[nkeys + nflags])
-        slot[1] += int(row[nkeys + nflags + 1] or 0)
-        if with_patients:
-            slot[2].append(row[-1])
-    tallies = [Tally(key, pops, n, obs, tuple(ps) if with_patients else None)
-               for (key, pops), (n, obs, ps) in merged.items()]
-    return GroupResult(codes, list(variables), tallies, scoring)
-
+        n = int(row[nkeys + nflags])
+        at = nkeys
+        for i, spec in enumerate(specs):
+            in_ip, raw_flags = row[at], row[at + 1:at + 1 + len(spec.flags)]
+            at += 1 + len(spec.flags)
+            if not in_ip:
+                continue
+            raw = {IP: True, **{code: bool(v) for (code, _), v in zip(spec.flags, raw_flags,
+                                                                       strict=True)}}
+            present = set(spec.group.populations) | {IP}
+            slot = merged[i].setdefault((key, contained(spec.scoring, raw, present)),
+                                        [0, 0, []])
+            slot[0] += n
+            slot[1] += int(row[nkeys + nflags + 1 + i] or 0)
+            if with_patients:
+                slot[2].append(row[-1])
+    out = []
+    for spec, tallied in zip(specs, merged, strict=True):
+        present = set(spec.group.populations) | {IP}
+        codes = [c for c in ORDER.get(spec.scoring, (IP,)) if c in present]
+        tallies = [Tally(key, pops, n, obs, tuple(ps) if with_patients else None)
+                   for (key, pops), (n, obs, ps) in tallied.items()]
+        out.append(GroupResult(codes, list(variables), tallies, spec.scoring))
+    return out

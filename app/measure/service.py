@@ -14,7 +14,7 @@ from app.fhir.errors import FhirError
 from app.fhir.references import parse_reference
 from app.measure.criteria import CompiledMeasure, compile_measure
 from app.measure.evaluator import Evaluator, Subject
-from app.measure.population import evaluate_group
+from app.measure.population import evaluate_groups
 from app.measure.report import REPORT_TYPES, build_report
 from app.store import reads
 from app.store.schema import idx_reference, idx_token, idx_uri, resource, resource_version
@@ -165,20 +165,21 @@ async def care_gaps(conn: AsyncConnection, measures: list[LoadedMeasure],
     (or, for a measure where lower is better, whose numerator does)."""
     ev = Evaluator(conn, period, subject)
     gaps: dict[str, list[tuple[LoadedMeasure, str]]] = {}
-    for m in measures:
-        if m.compiled.scoring != "proportion":
-            continue
-        for group in m.compiled.groups:
-            res = await evaluate_group(ev, group, "proportion", [], with_patients=True)
-            eligible = (res.patients("denominator") - res.patients("denominator-exclusion")
-                        - res.patients("denominator-exception"))
-            met = res.patients("numerator") - res.patients("numerator-exclusion")
-            open_gap = eligible & met if m.compiled.improvement == "decrease" else eligible - met
-            num = group.populations.get("numerator")
-            what = (num.description if num and num.description else
-                    m.resource.get("title") or m.resource.get("name") or m.canonical)
-            for pid in open_gap:
-                gaps.setdefault(pid, []).append((m, what))
+    chosen = [(m, group) for m in measures if m.compiled.scoring == "proportion"
+              for group in m.compiled.groups]
+    # one statement for every Measure: the criteria they share are read once
+    results = await evaluate_groups(ev, [(group, "proportion") for _, group in chosen], [],
+                                    with_patients=True)
+    for (m, group), res in zip(chosen, results, strict=True):
+        eligible = (res.patients("denominator") - res.patients("denominator-exclusion")
+                    - res.patients("denominator-exception"))
+        met = res.patients("numerator") - res.patients("numerator-exclusion")
+        open_gap = eligible & met if m.compiled.improvement == "decrease" else eligible - met
+        num = group.populations.get("numerator")
+        what = (num.description if num and num.description else
+                m.resource.get("title") or m.resource.get("name") or m.canonical)
+        for pid in open_gap:
+            gaps.setdefault(pid, []).append((m, what))
     return [{"patient": pid, "gaps": [(m.canonical, m.resource.get("title", ""), what,
                                        m.resource.get("id")) for m, what in items]}
             for pid, items in sorted(gaps.items())]
