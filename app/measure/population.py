@@ -308,8 +308,11 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
              .select_from(joined)
              .group_by(*[k.element for k in keys], *[f.element for f in flag_cols]))
     if ev.conn.dialect.name == "postgresql":
-        # parallel workers would each build every hashed SubPlan again
+        # parallel workers would each build every hashed SubPlan again; and a SubPlan whose
+        # estimate outgrows hash memory is run once per patient instead of hashed (a region
+        # of a million patients): let hash tables grow to 64 MB, sorts keep work_mem
         await ev.conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        await ev.conn.execute(text("SET LOCAL hash_mem_multiplier = 16"))
     merged: list[dict[tuple[tuple[str, ...], frozenset[str]], list[Any]]] = [{} for _ in specs]
     nkeys, nflags = len(keys), len(flag_cols)
     for row in await ev.conn.execute(q):
