@@ -87,8 +87,7 @@ async def _bulk_insert(conn: AsyncConnection, table: str, columns: list[str],
                        rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
+    driver = await _driver(conn)
     if conn.dialect.name == "postgresql":
         await driver.copy_records_to_table(table, records=rows, columns=columns)  # type: ignore[union-attr]
     else:
@@ -96,6 +95,68 @@ async def _bulk_insert(conn: AsyncConnection, table: str, columns: list[str],
         await driver.executemany(  # type: ignore[union-attr]
             f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", rows
         )
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The DBAPI driver's own connection (asyncpg / aiosqlite), inside the caller's transaction.
+
+    SQLAlchemy's asyncpg adapter opens the transaction lazily, at the first statement it runs
+    itself: before that, the driver's statements would each commit on their own (a failed
+    flush would leave half its writes). SQLite's BEGIN is issued when the connection begins."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if conn.dialect.name == "postgresql" and not driver.is_in_transaction():
+        await conn.execute(text("SELECT 1"))
+        assert driver.is_in_transaction()
+    return driver
+
+
+async def _update_resources(conn: AsyncConnection, writes: list[StagedWrite]) -> None:
+    """New versions of existing resources: one statement, not one round trip per row.
+
+    PostgreSQL joins the rows to `unnest` of one array per column; SQLite (in process, no
+    round trips) runs one prepared UPDATE per row."""
+    latest = {w.pk: w for w in writes}  # a resource written twice: the last write wins
+    rows = sorted(
+        (pk, w.version, w.last_updated, w.content is None, w.patient_id)
+        for pk, w in latest.items()
+    )
+    driver = await _driver(conn)
+    if conn.dialect.name == "postgresql":
+        pks, versions, updated, deleted, patients = (list(c) for c in zip(*rows, strict=True))
+        await driver.execute(
+            "UPDATE resource AS r SET version = v.version, last_updated = v.last_updated,"
+            " deleted = v.deleted, patient_id = v.patient_id"
+            " FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::boolean[],"
+            " $5::varchar[]) AS v(pk, version, last_updated, deleted, patient_id)"
+            " WHERE r.pk = v.pk",
+            pks, versions, updated, deleted, patients,
+        )
+    else:
+        await driver.executemany(
+            "UPDATE resource SET version = ?, last_updated = ?, deleted = ?, patient_id = ?"
+            " WHERE pk = ?",
+            [(v, lu, d, p, pk) for pk, v, lu, d, p in rows],
+        )
+
+
+async def _delete_index_rows(conn: AsyncConnection, pks: list[int]) -> None:
+    """Drop the search-index rows of these resources: one statement per index table, with the
+    keys as one parameter (an array on PostgreSQL, a JSON array on SQLite), which both plan as
+    probes of the table's `res_pk` index."""
+    if not pks:
+        return
+    keys = sorted(set(pks))
+    driver = await _driver(conn)
+    for table in INDEX_TABLES.values():
+        if conn.dialect.name == "postgresql":
+            await driver.execute(f"DELETE FROM {table.name} WHERE res_pk = ANY($1::bigint[])", keys)
+        else:
+            cursor = await driver.execute(
+                f"DELETE FROM {table.name} WHERE res_pk IN (SELECT value FROM json_each(?))",
+                (orjson.dumps(keys).decode(),),
+            )
+            await cursor.close()
 
 
 async def flush(conn: AsyncConnection, writes: list[StagedWrite], mark: bool = True) -> None:
@@ -106,6 +167,7 @@ async def flush(conn: AsyncConnection, writes: list[StagedWrite], mark: bool = T
     if not writes:
         return
     new = [w for w in writes if w.pk is None]
+    existing = [w for w in writes if w.pk is not None]
     for w, pk in zip(new, await allocate_pks(conn, len(new)), strict=True):
         w.pk = pk
     await _bulk_insert(
@@ -114,17 +176,9 @@ async def flush(conn: AsyncConnection, writes: list[StagedWrite], mark: bool = T
         [(w.pk, w.res_type, w.id, w.version, w.last_updated, w.content is None, w.patient_id)
          for w in new],
     )
-    existing = [w for w in writes if w not in new] if len(new) != len(writes) else []
     if existing:
-        await conn.execute(
-            text("UPDATE resource SET version = :version, last_updated = :lu, deleted = :deleted,"
-                 " patient_id = :patient WHERE pk = :pk"),
-            [{"version": w.version, "lu": w.last_updated, "deleted": w.content is None,
-              "patient": w.patient_id, "pk": w.pk} for w in existing],
-        )
-        pks = [w.pk for w in existing]
-        for table in INDEX_TABLES.values():
-            await conn.execute(table.delete().where(table.c.res_pk.in_(pks)))
+        await _update_resources(conn, existing)
+        await _delete_index_rows(conn, [w.pk for w in existing if w.pk is not None])
     await _bulk_insert(
         conn, "resource_version",
         ["res_pk", "version", "res_type", "id", "last_updated", "method", "content"],
