@@ -2,7 +2,8 @@
 
 Writes are never one SQL round trip per index row: a flush allocates primary keys in one
 statement, then sends each table's rows as one executemany (SQLite) or one binary COPY
-(PostgreSQL), inside the caller's transaction.
+(PostgreSQL), inside the caller's transaction. Resources written before are updated with one
+statement, and only the difference between their stored and their new index rows is written.
 """
 
 from __future__ import annotations
@@ -140,23 +141,69 @@ async def _update_resources(conn: AsyncConnection, writes: list[StagedWrite]) ->
         )
 
 
-async def _delete_index_rows(conn: AsyncConnection, pks: list[int]) -> None:
-    """Drop the search-index rows of these resources: one statement per index table, with the
-    keys as one parameter (an array on PostgreSQL, a JSON array on SQLite), which both plan as
-    probes of the table's `res_pk` index."""
-    if not pks:
-        return
-    keys = sorted(set(pks))
+async def _stored_index_rows(
+    conn: AsyncConnection, table: str, columns: list[str], pks: list[int]
+) -> dict[tuple[Any, ...], list[Any]]:
+    """The index rows of these resources in one table: row values -> physical row ids (ctid
+    on PostgreSQL, rowid on SQLite; stable here, as the caller holds the resources' rows)."""
     driver = await _driver(conn)
-    for table in INDEX_TABLES.values():
-        if conn.dialect.name == "postgresql":
-            await driver.execute(f"DELETE FROM {table.name} WHERE res_pk = ANY($1::bigint[])", keys)
-        else:
-            cursor = await driver.execute(
-                f"DELETE FROM {table.name} WHERE res_pk IN (SELECT value FROM json_each(?))",
-                (orjson.dumps(keys).decode(),),
-            )
-            await cursor.close()
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    if conn.dialect.name == "postgresql":
+        records = await driver.fetch(
+            f"SELECT ctid, {','.join(columns)} FROM {table} WHERE res_pk = ANY($1::bigint[])",
+            pks,
+        )
+        for r in records:
+            out.setdefault(tuple(r)[1:], []).append(r[0])
+        return out
+    cursor = await driver.execute(
+        f"SELECT rowid, {','.join(columns)} FROM {table}"
+        " WHERE res_pk IN (SELECT value FROM json_each(?))",
+        (orjson.dumps(pks).decode(),),
+    )
+    for r in await cursor.fetchall():
+        out.setdefault(tuple(r[1:]), []).append(r[0])
+    await cursor.close()
+    return out
+
+
+async def _delete_rows(conn: AsyncConnection, table: str, row_ids: list[Any]) -> None:
+    if not row_ids:
+        return
+    driver = await _driver(conn)
+    if conn.dialect.name == "postgresql":
+        await driver.execute(f"DELETE FROM {table} WHERE ctid = ANY($1::tid[])", row_ids)
+    else:
+        cursor = await driver.execute(
+            f"DELETE FROM {table} WHERE rowid IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(row_ids).decode(),),
+        )
+        await cursor.close()
+
+
+async def _write_index_rows(
+    conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]], rewritten: list[int]
+) -> None:
+    """Make the table's rows for these resources exactly `rows`. For the resources written
+    before (`rewritten`), only the difference is written: the stored rows that are no longer
+    wanted are deleted, the missing ones inserted. A new version usually keeps most of its
+    index rows (a RiskAssessment whose rationale changed keeps all of them, a Group gaining
+    one member keeps the other members' rows), and deleting and inserting rows costs far
+    more than reading them."""
+    table, columns = INDEX_TABLES[kind].name, _INDEX_COLUMNS[kind]
+    if rewritten:
+        stored = await _stored_index_rows(conn, table, columns, rewritten)
+        if stored:
+            missing = []
+            for row in rows:
+                have = stored.get(row)
+                if have:
+                    have.pop()
+                else:
+                    missing.append(row)
+            rows = missing
+            await _delete_rows(conn, table, [i for ids in stored.values() for i in ids])
+    await _bulk_insert(conn, table, columns, rows)
 
 
 async def flush(conn: AsyncConnection, writes: list[StagedWrite], mark: bool = True) -> None:
@@ -176,9 +223,9 @@ async def flush(conn: AsyncConnection, writes: list[StagedWrite], mark: bool = T
         [(w.pk, w.res_type, w.id, w.version, w.last_updated, w.content is None, w.patient_id)
          for w in new],
     )
+    rewritten = sorted({w.pk for w in existing if w.pk is not None})
     if existing:
-        await _update_resources(conn, existing)
-        await _delete_index_rows(conn, [w.pk for w in existing if w.pk is not None])
+        await _update_resources(conn, existing)  # first: it locks the rows on PostgreSQL
     await _bulk_insert(
         conn, "resource_version",
         ["res_pk", "version", "res_type", "id", "last_updated", "method", "content"],
@@ -195,7 +242,7 @@ async def flush(conn: AsyncConnection, writes: list[StagedWrite], mark: bool = T
                 bucket = per_table[kind]
                 bucket.extend((*head, *r, w.patient_id) for r in rows)
     for kind, rows in per_table.items():
-        await _bulk_insert(conn, INDEX_TABLES[kind].name, _INDEX_COLUMNS[kind], rows)
+        await _write_index_rows(conn, kind, rows, rewritten)
     if not mark:
         return
     patients = {w.patient_id for w in writes if w.patient_id}

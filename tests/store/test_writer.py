@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from app.fhir.dates import now_us
 from app.store.schema import INDEX_TABLES, resource
 from app.store.writer import flush, stage
-from tests.api.fhir import create, ids, observation, patient, search
+from tests.api.fhir import create, ids, observation, patient, put, search
 
 
 async def _observations(client: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:
@@ -113,3 +113,56 @@ async def test_a_failed_bulk_rewrite_writes_nothing(client: httpx.AsyncClient, a
         assert ids(await search(client, "/Observation", {"code": f"c{k}"})) == {o["id"]}
         got = (await client.get(f"/Observation/{o['id']}")).json()
         assert got["meta"]["versionId"] == "1"
+
+
+async def _index_rows(app: Any, res_type: str, rid: str) -> list[tuple[Any, ...]]:
+    """Every index row of a resource, without its key, sorted."""
+    async with app.state.db.read() as conn:
+        pk = (
+            await conn.execute(
+                select(resource.c.pk).where(resource.c.res_type == res_type, resource.c.id == rid)
+            )
+        ).scalar_one()
+        out = []
+        for kind, t in INDEX_TABLES.items():
+            cols = [c for c in t.columns if c.name != "res_pk"]
+            for row in await conn.execute(select(*cols).where(t.c.res_pk == pk)):
+                out.append((kind, *row))
+    return sorted(out, key=repr)
+
+
+async def test_a_rewrite_leaves_the_rows_a_fresh_write_would(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """Only the difference between the stored and the new index rows is written: members
+    that stay keep their row (once), members that leave lose it, new ones get one; the result
+    is row for row what writing the same content afresh gives."""
+    people = [await create(client, patient(f"M{k}")) for k in range(6)]
+
+    def group(gid: str, members: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "resourceType": "Group",
+            "id": gid,
+            "type": "person",
+            "actual": True,
+            "name": f"{len(members)} members",
+        } | (
+            {"member": [{"entity": {"reference": f"Patient/{p['id']}"}} for p in members]}
+            if members
+            else {}
+        )
+
+    await put(client, group("g-rewritten", people[:4]))
+    await put(client, group("g-rewritten", people[2:6]))  # 0, 1 leave; 4, 5 join
+    await put(client, group("g-fresh", people[2:6]))
+    rewritten = await _index_rows(app, "Group", "g-rewritten")
+    fresh = await _index_rows(app, "Group", "g-fresh")
+    assert rewritten == fresh
+    assert len(rewritten) == len(set(rewritten))
+    for k, p in enumerate(people):
+        found = await search(client, "/Group", {"member": f"Patient/{p['id']}"})
+        assert ids(found) == ({"g-rewritten", "g-fresh"} if k >= 2 else set()), k
+    await put(client, group("g-rewritten", people[2:6]))  # the same content again
+    assert await _index_rows(app, "Group", "g-rewritten") == fresh
+    await put(client, group("g-rewritten", []))
+    assert [r for r in await _index_rows(app, "Group", "g-rewritten") if r[1] == "member"] == []
