@@ -2,7 +2,8 @@
 
 Writes are never one SQL round trip per index row: a flush allocates primary keys in one
 statement, then sends each table's rows as one executemany (SQLite) or one binary COPY
-(PostgreSQL), inside the caller's transaction.
+(PostgreSQL), inside the caller's transaction. Resources written before are updated with one
+statement, and only the difference between their stored and their new index rows is written.
 """
 
 from __future__ import annotations
@@ -87,8 +88,7 @@ async def _bulk_insert(conn: AsyncConnection, table: str, columns: list[str],
                        rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
+    driver = await _driver(conn)
     if conn.dialect.name == "postgresql":
         await driver.copy_records_to_table(table, records=rows, columns=columns)  # type: ignore[union-attr]
     else:
@@ -96,6 +96,114 @@ async def _bulk_insert(conn: AsyncConnection, table: str, columns: list[str],
         await driver.executemany(  # type: ignore[union-attr]
             f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", rows
         )
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The DBAPI driver's own connection (asyncpg / aiosqlite), inside the caller's transaction.
+
+    SQLAlchemy's asyncpg adapter opens the transaction lazily, at the first statement it runs
+    itself: before that, the driver's statements would each commit on their own (a failed
+    flush would leave half its writes). SQLite's BEGIN is issued when the connection begins."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if conn.dialect.name == "postgresql" and not driver.is_in_transaction():
+        await conn.execute(text("SELECT 1"))
+        assert driver.is_in_transaction()
+    return driver
+
+
+async def _update_resources(conn: AsyncConnection, writes: list[StagedWrite]) -> None:
+    """New versions of existing resources: one statement, not one round trip per row.
+
+    PostgreSQL joins the rows to `unnest` of one array per column; SQLite (in process, no
+    round trips) runs one prepared UPDATE per row."""
+    latest = {w.pk: w for w in writes}  # a resource written twice: the last write wins
+    rows = sorted(
+        (pk, w.version, w.last_updated, w.content is None, w.patient_id)
+        for pk, w in latest.items()
+    )
+    driver = await _driver(conn)
+    if conn.dialect.name == "postgresql":
+        pks, versions, updated, deleted, patients = (list(c) for c in zip(*rows, strict=True))
+        await driver.execute(
+            "UPDATE resource AS r SET version = v.version, last_updated = v.last_updated,"
+            " deleted = v.deleted, patient_id = v.patient_id"
+            " FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::boolean[],"
+            " $5::varchar[]) AS v(pk, version, last_updated, deleted, patient_id)"
+            " WHERE r.pk = v.pk",
+            pks, versions, updated, deleted, patients,
+        )
+    else:
+        await driver.executemany(
+            "UPDATE resource SET version = ?, last_updated = ?, deleted = ?, patient_id = ?"
+            " WHERE pk = ?",
+            [(v, lu, d, p, pk) for pk, v, lu, d, p in rows],
+        )
+
+
+async def _stored_index_rows(
+    conn: AsyncConnection, table: str, columns: list[str], pks: list[int]
+) -> dict[tuple[Any, ...], list[Any]]:
+    """The index rows of these resources in one table: row values -> physical row ids (ctid
+    on PostgreSQL, rowid on SQLite; stable here, as the caller holds the resources' rows)."""
+    driver = await _driver(conn)
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    if conn.dialect.name == "postgresql":
+        records = await driver.fetch(
+            f"SELECT ctid, {','.join(columns)} FROM {table} WHERE res_pk = ANY($1::bigint[])",
+            pks,
+        )
+        for r in records:
+            out.setdefault(tuple(r)[1:], []).append(r[0])
+        return out
+    cursor = await driver.execute(
+        f"SELECT rowid, {','.join(columns)} FROM {table}"
+        " WHERE res_pk IN (SELECT value FROM json_each(?))",
+        (orjson.dumps(pks).decode(),),
+    )
+    for r in await cursor.fetchall():
+        out.setdefault(tuple(r[1:]), []).append(r[0])
+    await cursor.close()
+    return out
+
+
+async def _delete_rows(conn: AsyncConnection, table: str, row_ids: list[Any]) -> None:
+    if not row_ids:
+        return
+    driver = await _driver(conn)
+    if conn.dialect.name == "postgresql":
+        await driver.execute(f"DELETE FROM {table} WHERE ctid = ANY($1::tid[])", row_ids)
+    else:
+        cursor = await driver.execute(
+            f"DELETE FROM {table} WHERE rowid IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(row_ids).decode(),),
+        )
+        await cursor.close()
+
+
+async def _write_index_rows(
+    conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]], rewritten: list[int]
+) -> None:
+    """Make the table's rows for these resources exactly `rows`. For the resources written
+    before (`rewritten`), only the difference is written: the stored rows that are no longer
+    wanted are deleted, the missing ones inserted. A new version usually keeps most of its
+    index rows (a RiskAssessment whose rationale changed keeps all of them, a Group gaining
+    one member keeps the other members' rows), and deleting and inserting rows costs far
+    more than reading them."""
+    table, columns = INDEX_TABLES[kind].name, _INDEX_COLUMNS[kind]
+    if rewritten:
+        stored = await _stored_index_rows(conn, table, columns, rewritten)
+        if stored:
+            missing = []
+            for row in rows:
+                have = stored.get(row)
+                if have:
+                    have.pop()
+                else:
+                    missing.append(row)
+            rows = missing
+            await _delete_rows(conn, table, [i for ids in stored.values() for i in ids])
+    await _bulk_insert(conn, table, columns, rows)
 
 
 async def flush(conn: AsyncConnection, writes: list[StagedWrite], mark: bool = True) -> None:
@@ -106,6 +214,7 @@ async def flush(conn: AsyncConnection, writes: list[StagedWrite], mark: bool = T
     if not writes:
         return
     new = [w for w in writes if w.pk is None]
+    existing = [w for w in writes if w.pk is not None]
     for w, pk in zip(new, await allocate_pks(conn, len(new)), strict=True):
         w.pk = pk
     await _bulk_insert(
@@ -114,17 +223,9 @@ async def flush(conn: AsyncConnection, writes: list[StagedWrite], mark: bool = T
         [(w.pk, w.res_type, w.id, w.version, w.last_updated, w.content is None, w.patient_id)
          for w in new],
     )
-    existing = [w for w in writes if w not in new] if len(new) != len(writes) else []
+    rewritten = sorted({w.pk for w in existing if w.pk is not None})
     if existing:
-        await conn.execute(
-            text("UPDATE resource SET version = :version, last_updated = :lu, deleted = :deleted,"
-                 " patient_id = :patient WHERE pk = :pk"),
-            [{"version": w.version, "lu": w.last_updated, "deleted": w.content is None,
-              "patient": w.patient_id, "pk": w.pk} for w in existing],
-        )
-        pks = [w.pk for w in existing]
-        for table in INDEX_TABLES.values():
-            await conn.execute(table.delete().where(table.c.res_pk.in_(pks)))
+        await _update_resources(conn, existing)  # first: it locks the rows on PostgreSQL
     await _bulk_insert(
         conn, "resource_version",
         ["res_pk", "version", "res_type", "id", "last_updated", "method", "content"],
@@ -141,7 +242,7 @@ async def flush(conn: AsyncConnection, writes: list[StagedWrite], mark: bool = T
                 bucket = per_table[kind]
                 bucket.extend((*head, *r, w.patient_id) for r in rows)
     for kind, rows in per_table.items():
-        await _bulk_insert(conn, INDEX_TABLES[kind].name, _INDEX_COLUMNS[kind], rows)
+        await _write_index_rows(conn, kind, rows, rewritten)
     if not mark:
         return
     patients = {w.patient_id for w in writes if w.patient_id}

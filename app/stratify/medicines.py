@@ -19,6 +19,7 @@ from app.stratify.queries import (
     between,
     follow,
     owned,
+    reached,
     status_not,
 )
 
@@ -77,8 +78,9 @@ async def active_medicines(
             )
         )
         .where(
-            t.c.res_type == "MedicationStatement",
-            t.c.param == "code",
+            # start from the active statuses, not from every code (SQLite: 2.6 -> 0.7 s for
+            # the region); with a scope, both start from its pks
+            reached(conn, t, "MedicationStatement", "code"),
             t.c.patient_id.is_not(None),
             st.c.code.in_(policy.statement_statuses),
             owned(t, "MedicationStatement", ids),
@@ -106,8 +108,7 @@ async def active_medicines(
                 )
             )
             .where(
-                t.c.res_type == "MedicationRequest",
-                t.c.param == "code",
+                reached(conn, t, "MedicationRequest", "code"),  # from the active statuses
                 t.c.patient_id.is_not(None),
                 st.c.code.in_(policy.request_statuses),
                 owned(t, "MedicationRequest", ids),

@@ -117,6 +117,15 @@ def follow(table: Any, res_type: str, param: str) -> ColumnElement[bool]:
     return and_(table.c.res_type.concat("") == res_type, table.c.param.concat("") == param)
 
 
+def reached(conn: AsyncConnection, table: Any, res_type: str, param: str) -> ColumnElement[bool]:
+    """`follow` on SQLite, plain conditions on PostgreSQL, for an index row that should be
+    reached from another one (a status) rather than drive the plan: PostgreSQL already
+    starts from the other row, and keeps (res_pk, res_type, param) as the index condition."""
+    if conn.dialect.name == "sqlite":
+        return follow(table, res_type, param)
+    return and_(table.c.res_type == res_type, table.c.param == param)
+
+
 def between(col: Any, low: int, high: int) -> ColumnElement[bool]:
     """A date range that must not drive the plan: `col + 0` keeps SQLite (which has no
     statistics here) from scanning every dated row of the window instead of starting from the

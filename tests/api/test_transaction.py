@@ -418,3 +418,37 @@ async def test_referential_integrity_on_delete(client: httpx.AsyncClient) -> Non
     obs = await create(client, observation(f"Patient/{pat['id']}"))
     await client.put(f"/Observation/{obs['id']}", json={**obs, "subject": {"display": "n/a"}})
     assert (await client.delete(f"/Patient/{pat['id']}")).status_code == 204
+
+
+async def test_many_updates_and_deletes_in_one_transaction(client: httpx.AsyncClient) -> None:
+    """Existing resources rewritten and deleted together (the store's bulk update of resource
+    rows and index rows): every one gets its new version, its new index rows and none of its
+    old ones; the resources the Bundle does not touch keep theirs."""
+    pat = await create(client, patient("Many"))
+    subject = f"Patient/{pat['id']}"
+    made = [await create(client, observation(subject, code=f"old-{k}")) for k in range(12)]
+    updated, deleted, kept = made[:8], made[8:10], made[10:]
+    b = bundle(
+        *(
+            {
+                "resource": {**o, "code": {"coding": [{"system": "urn:t", "code": "new"}]}},
+                "request": {"method": "PUT", "url": f"Observation/{o['id']}"},
+            }
+            for o in updated
+        ),
+        *({"request": {"method": "DELETE", "url": f"Observation/{o['id']}"}} for o in deleted),
+    )
+    out = await transact(client, b)
+    assert [e["response"]["etag"] for e in out["entry"][:8]] == ['W/"2"'] * 8
+    found = await search(client, "/Observation", {"code": "urn:t|new", "_count": "50"})
+    assert ids(found) == {o["id"] for o in updated}
+    for k, o in enumerate(made):
+        old = await search(client, "/Observation", {"code": f"old-{k}"})
+        assert ids(old) == ({o["id"]} if o in kept else set()), k
+    for o in deleted:
+        assert (await client.get(f"/Observation/{o['id']}")).status_code == 410
+    everyone = await search(client, "/Observation", {"subject": subject, "_count": "50"})
+    assert ids(everyone) == {o["id"] for o in updated + kept}
+    history = (await client.get(f"/Observation/{updated[3]['id']}/_history")).json()
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2", "1"]
+
