@@ -103,8 +103,8 @@ def _only_pk(expr: Any) -> bool:
                and c.table is r)
 
 
-def _replace_r(expr: Any, pk: Any) -> Any:
-    """The sort expression with the search alias' pk replaced by another column."""
+def _replace_r(expr: ColumnElement[Any], pk: Any) -> ColumnElement[Any]:
+    """An expression over the search alias with its pk replaced by another column."""
     def swap(el: Any) -> Any:
         if el is r.c.pk:
             return pk

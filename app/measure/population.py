@@ -177,12 +177,14 @@ class _Statement:
             else:
                 cte = self.cte(await self.ev.counts_select(plan.source, self.within))
             self.atoms[(key, within)] = cte
+        flag: ColumnElement[bool]
         if not isinstance(plan, Count):
-            return self.pid.in_(select(cte.c.pid))
-        test = OPS[plan.op]
-        if test(0, plan.n):  # "count() < 3" holds for patients with none
-            return self.pid.not_in(select(cte.c.pid).where(~test(cte.c.n, plan.n)))
-        return self.pid.in_(select(cte.c.pid).where(test(cte.c.n, plan.n)))
+            flag = self.pid.in_(select(cte.c.pid))
+        elif OPS[plan.op](0, plan.n):  # "count() < 3" holds for patients with none
+            flag = self.pid.not_in(select(cte.c.pid).where(~OPS[plan.op](cte.c.n, plan.n)))
+        else:
+            flag = self.pid.in_(select(cte.c.pid).where(OPS[plan.op](cte.c.n, plan.n)))
+        return flag
 
     async def plan(self, plan: Any) -> ColumnElement[bool]:
         if isinstance(plan, Has | Retrieve | Count):
@@ -262,15 +264,15 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
     by_plan: dict[str, Any] = {}
     for group, _ in groups:
         ip_pop = group.populations.get(IP)
-        key = repr(ip_pop.plan if ip_pop is not None else None)
-        if key not in by_plan:
+        plan_key = repr(ip_pop.plan if ip_pop is not None else None)
+        if plan_key not in by_plan:
             ip_flag = await st.plan(ip_pop.plan) if ip_pop is not None and ip_pop.plan \
                 else false()
             # inside CASE, PostgreSQL keeps the IN tests as hashed SubPlans instead of
             # turning them into joins planned from row estimates
-            by_plan[key] = st.cte(select(u.c.pid).where(case((ip_flag, 1), else_=0) == 1),
-                                  "ip")
-        ips.append(by_plan[key])
+            by_plan[plan_key] = st.cte(select(u.c.pid).where(
+                case((ip_flag, 1), else_=0) == 1), "ip")
+        ips.append(by_plan[plan_key])
     distinct_ips = list(by_plan.values())
     base = ips[0] if len(distinct_ips) == 1 else st.cte(select(u.c.pid).where(case((or_(
         *[u.c.pid.in_(select(ip.c.pid)) for ip in distinct_ips]), 1), else_=0) == 1), "ips")
