@@ -9,14 +9,13 @@ validator for the types R4B lacks. Every problem becomes an `Issue` naming the e
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from typing import Any
 
-from fhir.resources import R4B
 from pydantic import ValidationError
 
+from app.fhir import r4b
 from app.fhir.definitions import PRIMITIVES, Element, TypeDef, resource_types, type_definitions
 from app.fhir.errors import FhirError, Issue
 
@@ -53,14 +52,6 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         "time": r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?",
     }.items()
 }
-
-
-@functools.cache
-def _r4b_model(res_type: str) -> Any:
-    try:
-        return R4B.get_fhir_model_class(res_type)
-    except KeyError:
-        return None
 
 
 def _loc_to_expression(res_type: str, loc: tuple[Any, ...]) -> str:
@@ -222,11 +213,11 @@ def collect_issues(obj: dict[str, Any], full: bool = True) -> list[Issue]:
     walker.resource(obj, rt)
     if walker.issues or not full:
         return walker.issues
-    model = _r4b_model(rt)
+    model = r4b.model_class(rt)
     if model is None:
         return []
     try:
-        model.model_validate(obj)
+        r4b.validate(model, obj)
     except ValidationError as exc:
         return [
             Issue(

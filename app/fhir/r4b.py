@@ -1,0 +1,114 @@
+"""fhir.resources' R4B models, validated element by element with a memo of the valid elements.
+
+pydantic builds one model per complex element (a Synthea resource has about 19) and
+fhir.resources runs Python validators on each (a null check over every field of the class,
+required primitives, choice types): about 0.5 ms per resource, most of the ingest CPU. Yet
+complex elements repeat: the same codes, categories, meta and references to the same patient
+and encounter (83 % of the complex elements in the Synthea bundles are copies of one seen
+before). Validating a model is a pure function of its class and its JSON, and fhir.resources
+takes an instance of a field's own model class as that field's value once it has checked its
+class, so each complex element is validated once by its model class and the instance is reused
+when the same (class, JSON) comes again; the resource's model then validates its own fields
+and receives the nested instances.
+
+Only success is remembered and only success takes the short way: when any part fails, the
+whole resource is validated again the ordinary way, so a rejected resource gets exactly the
+library's errors with their locations.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing
+from typing import Any
+
+import orjson
+from fhir.resources import R4B
+from fhir_core.types import FhirBase, FhirElementOrResourceBase
+
+# Valid elements remembered per process (up to ~100 MB); the memo is emptied when full.
+MEMO_SIZE = 20_000
+_memo: dict[tuple[type, bytes], Any] = {}
+
+Field = tuple[type, bool]  # (model class, repeats)
+
+
+@functools.cache
+def model_class(res_type: str) -> Any:
+    """The R4B model of a resource type, or None (the R4 types that R4B dropped)."""
+    try:
+        return R4B.get_fhir_model_class(res_type)
+    except KeyError:
+        return None
+
+
+def validate(model: Any, data: dict[str, Any]) -> None:
+    """Validate a resource with its R4B model; raise the library's `ValidationError`."""
+    try:
+        model.model_validate(_with_instances(model, data))
+    except Exception:  # noqa: BLE001 - whatever failed, the ordinary way gives the real errors
+        model.model_validate(data)
+
+
+@functools.cache
+def _complex_fields(model: type) -> dict[str, Field]:
+    """JSON name -> (model class, repeats) of each field holding a complex element. Resources
+    inside resources (contained, Bundle.entry.resource) are left to the library: their model
+    depends on their content."""
+    out = {}
+    for name, info in model.model_fields.items():  # type: ignore[attr-defined]
+        found = _element_type(info.annotation)
+        if found is not None:
+            out[info.alias or name] = found
+    return out
+
+
+def _element_type(annotation: Any) -> Field | None:
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        if (
+            isinstance(annotation, type)
+            and issubclass(annotation, FhirBase)
+            and not issubclass(annotation, FhirElementOrResourceBase)
+        ):
+            return annotation.get_model_klass(), False
+        return None
+    for arg in typing.get_args(annotation):
+        found = _element_type(arg)
+        if found is not None:
+            return found[0], found[1] or origin is list
+    return None
+
+
+def _with_instances(model: type, data: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy of `data` whose complex elements are validated model instances."""
+    fields = _complex_fields(model)
+    out: dict[str, Any] | None = None
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None or value is None:
+            continue
+        cls, many = field
+        if many:
+            if not isinstance(value, list):
+                continue
+            new: Any = [_element(cls, v) for v in value]
+        else:
+            new = _element(cls, value)
+        if out is None:
+            out = dict(data)
+        out[key] = new
+    return data if out is None else out
+
+
+def _element(cls: Any, value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value  # the library reports it
+    key = (cls, orjson.dumps(value))
+    found = _memo.get(key)
+    if found is None:
+        found = cls.model_validate(_with_instances(cls, value))
+        if len(_memo) >= MEMO_SIZE:
+            _memo.clear()
+        _memo[key] = found
+    return found
