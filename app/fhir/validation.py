@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from app.fhir import r4b
@@ -64,6 +65,19 @@ def _loc_to_expression(res_type: str, loc: tuple[Any, ...]) -> str:
         else:
             out += f".{part}"
     return out
+
+
+# Complex elements the walker found clean, by (type, backbone path, JSON). What the walker
+# checks in an element depends on nothing else (the location only names it), and repeated
+# elements are the rule (codes, categories, references to one patient). Keys are JSON text, so
+# values are taken as the JSON they serialise to; callers pass parsed JSON, and orjson refuses
+# the look-alikes it can (datetimes, dataclasses, subclasses of str and int) so those are walked.
+CLEAN_MEMO_SIZE = 50_000
+_walked_clean: set[tuple[str, str, bytes]] = set()
+_STRICT = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 
 class _Walker:
@@ -145,9 +159,24 @@ class _Walker:
         if t == "Resource":
             self.resource(value, loc)
         elif el.path in td.properties:  # a backbone element, defined inside this type
-            self.object(value, td, el.path, loc, top=False)
+            self.element(value, td, el.path, loc)
         elif t in self.defs:
-            self.object(value, self.defs[t], "", loc, top=False)
+            self.element(value, self.defs[t], "", loc)
+
+    def element(self, obj: dict[str, Any], td: TypeDef, prefix: str, loc: str) -> None:
+        """A complex element: skipped when the same JSON was walked clean as the same type."""
+        try:
+            key = (td.name, prefix, orjson.dumps(obj, option=_STRICT))
+        except TypeError:  # not plain JSON (orjson.JSONEncodeError is a TypeError): walk it
+            key = None
+        if key is not None and key in _walked_clean:
+            return
+        before = len(self.issues)
+        self.object(obj, td, prefix, loc, top=False)
+        if key is not None and len(self.issues) == before < MAX_ISSUES:
+            if len(_walked_clean) >= CLEAN_MEMO_SIZE:
+                _walked_clean.clear()
+            _walked_clean.add(key)
 
 
 def _json_name(t: str) -> str:
