@@ -30,7 +30,8 @@ from fhir_core.types import FhirBase, FhirElementOrResourceBase
 MEMO_SIZE = 20_000
 _memo: dict[tuple[type, bytes], Any] = {}
 
-Field = tuple[type, bool]  # (model class, repeats)
+# (model class, repeats, holds a resource whose type its resourceType names)
+Field = tuple[type, bool, bool]
 
 
 @functools.cache
@@ -52,9 +53,7 @@ def validate(model: Any, data: dict[str, Any]) -> None:
 
 @functools.cache
 def _complex_fields(model: type) -> dict[str, Field]:
-    """JSON name -> (model class, repeats) of each field holding a complex element. Resources
-    inside resources (contained, Bundle.entry.resource) are left to the library: their model
-    depends on their content."""
+    """JSON name -> Field, for each field holding a complex element or a resource."""
     out = {}
     for name, info in model.model_fields.items():  # type: ignore[attr-defined]
         found = _element_type(info.annotation)
@@ -66,17 +65,18 @@ def _complex_fields(model: type) -> dict[str, Field]:
 def _element_type(annotation: Any) -> Field | None:
     origin = typing.get_origin(annotation)
     if origin is None:
-        if (
-            isinstance(annotation, type)
-            and issubclass(annotation, FhirBase)
-            and not issubclass(annotation, FhirElementOrResourceBase)
-        ):
-            return annotation.get_model_klass(), False
-        return None
+        if not isinstance(annotation, type) or not issubclass(annotation, FhirBase):
+            return None
+        cls = annotation.get_model_klass()
+        if issubclass(annotation, FhirElementOrResourceBase):
+            # contained, Bundle.entry.resource: any resource, the model named by resourceType
+            # (an abstract Element is left to the library)
+            return (cls, False, True) if cls.__name__ == "Resource" else None
+        return cls, False, False
     for arg in typing.get_args(annotation):
         found = _element_type(arg)
         if found is not None:
-            return found[0], found[1] or origin is list
+            return found[0], found[1] or origin is list, found[2]
     return None
 
 
@@ -88,22 +88,27 @@ def _with_instances(model: type, data: dict[str, Any]) -> dict[str, Any]:
         field = fields.get(key)
         if field is None or value is None:
             continue
-        cls, many = field
+        cls, many, any_resource = field
         if many:
             if not isinstance(value, list):
                 continue
-            new: Any = [_element(cls, v) for v in value]
+            new: Any = [_element(cls, v, any_resource) for v in value]
         else:
-            new = _element(cls, value)
+            new = _element(cls, value, any_resource)
         if out is None:
             out = dict(data)
         out[key] = new
     return data if out is None else out
 
 
-def _element(cls: Any, value: Any) -> Any:
+def _element(cls: Any, value: Any, any_resource: bool) -> Any:
     if not isinstance(value, dict):
         return value  # the library reports it
+    if any_resource:
+        rt = value.get("resourceType")
+        cls = model_class(rt) if isinstance(rt, str) else None
+        if cls is None:
+            return value  # the library reports it
     key = (cls, orjson.dumps(value))
     found = _memo.get(key)
     if found is None:
