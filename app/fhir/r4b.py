@@ -39,7 +39,7 @@ def model_class(res_type: str) -> Any:
     """The R4B model of a resource type, or None (the R4 types that R4B dropped)."""
     try:
         return R4B.get_fhir_model_class(res_type)
-    except KeyError:
+    except (KeyError, ValueError):  # fhir.resources 8 raises ValueError for an unknown name
         return None
 
 

@@ -142,3 +142,13 @@ async def test_elements_validated_before_do_not_hide_errors(client: httpx.AsyncC
     assert_outcome(r, 422, expression="Observation._status")
     assert (await search(client, "/Patient"))["total"] == 1
     assert (await search(client, "/Observation"))["total"] == 1
+
+
+async def test_r4_types_without_an_r4b_model_are_walked_only(client: httpx.AsyncClient) -> None:
+    """R4B dropped 18 R4 types (MedicinalProduct, ...): the definition walker is their whole
+    validator, and they are stored, not refused with a 500."""
+    body = {"resourceType": "MedicinalProduct", "name": [{"productName": "Metformine 500 mg"}]}
+    created = await create(client, body)
+    assert created["name"] == body["name"]
+    r = await client.post("/MedicinalProduct", json={**body, "name": [{"productName": 500}]})
+    assert_outcome(r, 422, expression="MedicinalProduct.name[0].productName")
