@@ -196,19 +196,22 @@ RESOURCE_CHECKS: dict[str, Callable[[dict[str, Any]], list[Issue]]] = {}
 
 
 def check_depth(value: Any, what: str = "the body") -> None:
-    """Raise a 400 when JSON nests deeper than MAX_DEPTH arrays and objects (iteratively, so
-    the check itself cannot overflow the stack)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if not isinstance(node, dict | list):
-            continue
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, dict | list):
-                if depth >= MAX_DEPTH:
-                    raise FhirError.of(400, "structure",
-                                       f"{what} nests JSON deeper than {MAX_DEPTH} levels")
-                stack.append((child, depth + 1))
+    """Raise a 400 when JSON nests deeper than MAX_DEPTH arrays and objects (level by level,
+    so the check itself cannot overflow the stack)."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if level and depth >= MAX_DEPTH:
+            raise FhirError.of(
+                400, "structure", f"{what} nests JSON deeper than {MAX_DEPTH} levels"
+            )
+        depth += 1
 
 
 def validate_resource(obj: Any, expected_type: str | None = None, full: bool = True) -> str:
