@@ -27,6 +27,7 @@ MAX_ISSUES = 25
 MAX_DEPTH = 100
 # R4 2.24.0.1: strings SHALL NOT contain characters below U+0020 other than tab, CR and LF
 # (and PostgreSQL cannot index a NUL)
+_CONTAINERS = (dict, list)  # faster in isinstance than `dict | list`
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -198,14 +199,14 @@ RESOURCE_CHECKS: dict[str, Callable[[dict[str, Any]], list[Issue]]] = {}
 def check_depth(value: Any, what: str = "the body") -> None:
     """Raise a 400 when JSON nests deeper than MAX_DEPTH arrays and objects (level by level,
     so the check itself cannot overflow the stack)."""
-    level = [value] if isinstance(value, dict | list) else []
+    level = [value] if isinstance(value, _CONTAINERS) else []
     depth = 1
     while level:
         level = [
             child
             for node in level
             for child in (node.values() if isinstance(node, dict) else node)
-            if isinstance(child, dict | list)
+            if isinstance(child, _CONTAINERS)
         ]
         if level and depth >= MAX_DEPTH:
             raise FhirError.of(
