@@ -73,7 +73,7 @@ def _loc_to_expression(res_type: str, loc: tuple[Any, ...]) -> str:
 # elements are the rule (codes, categories, references to one patient). Keys are JSON text, so
 # values are taken as the JSON they serialise to; callers pass parsed JSON, and orjson refuses
 # the look-alikes it can (datetimes, dataclasses, subclasses of str and int) so those are walked.
-CLEAN_MEMO_SIZE = 50_000
+CLEAN_MEMO_SIZE = 20_000
 _walked_clean: set[tuple[str, str, bytes]] = set()
 _STRICT = (
     orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
