@@ -418,3 +418,14 @@ async def test_referential_integrity_on_delete(client: httpx.AsyncClient) -> Non
     obs = await create(client, observation(f"Patient/{pat['id']}"))
     await client.put(f"/Observation/{obs['id']}", json={**obs, "subject": {"display": "n/a"}})
     assert (await client.delete(f"/Patient/{pat['id']}")).status_code == 204
+
+
+async def test_bundle_responses_close_the_connection(client: httpx.AsyncClient) -> None:
+    """After a Bundle the server closes the connection, so a client's next Bundle goes to
+    whichever worker process accepts it first (app/api/system.py), not always the same one."""
+    for kind in ("transaction", "batch"):
+        r = await client.post("/", json=bundle(post(patient("Wouters")), kind=kind))
+        assert r.status_code == 200, r.text
+        assert r.headers["connection"] == "close"
+    r = await client.get("/metadata")
+    assert "connection" not in r.headers
