@@ -9,6 +9,7 @@ index rows and query values are both stored as [low, high] inclusive, in microse
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -41,8 +42,10 @@ def _plus(dt: datetime, delta: timedelta) -> datetime | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def date_range(value: str) -> tuple[int, int]:
-    """[low, high] in epoch microseconds for a FHIR date/dateTime/instant string."""
+    """[low, high] in epoch microseconds for a FHIR date/dateTime/instant string. Cached: the
+    resources of one encounter index the same dates."""
     m = _DATE.match(value)
     if not m:
         raise DateError(f"'{value}' is not a FHIR date, dateTime or instant")
@@ -82,8 +85,10 @@ def date_range(value: str) -> tuple[int, int]:
     return _us(low), (_us(high) - 1 if high is not None else MAX_US)
 
 
+@functools.lru_cache(maxsize=256)
 def to_instant(us: int) -> str:
-    """Epoch microseconds -> FHIR instant with millisecond precision, in UTC."""
+    """Epoch microseconds -> FHIR instant with millisecond precision, in UTC. Cached: every
+    resource of a transaction, and its response entry, carries the same instant."""
     dt = _EPOCH + timedelta(microseconds=us)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 

@@ -9,14 +9,14 @@ validator for the types R4B lacks. Every problem becomes an `Issue` naming the e
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from typing import Any
 
-from fhir.resources import R4B
+import orjson
 from pydantic import ValidationError
 
+from app.fhir import r4b
 from app.fhir.definitions import PRIMITIVES, Element, TypeDef, resource_types, type_definitions
 from app.fhir.errors import FhirError, Issue
 
@@ -27,6 +27,7 @@ MAX_ISSUES = 25
 MAX_DEPTH = 100
 # R4 2.24.0.1: strings SHALL NOT contain characters below U+0020 other than tab, CR and LF
 # (and PostgreSQL cannot index a NUL)
+_CONTAINERS = (dict, list)  # faster in isinstance than `dict | list`
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -55,14 +56,6 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
-@functools.cache
-def _r4b_model(res_type: str) -> Any:
-    try:
-        return R4B.get_fhir_model_class(res_type)
-    except KeyError:
-        return None
-
-
 def _loc_to_expression(res_type: str, loc: tuple[Any, ...]) -> str:
     out = res_type
     for part in loc:
@@ -73,6 +66,19 @@ def _loc_to_expression(res_type: str, loc: tuple[Any, ...]) -> str:
         else:
             out += f".{part}"
     return out
+
+
+# Complex elements the walker found clean, by (type, backbone path, JSON). What the walker
+# checks in an element depends on nothing else (the location only names it), and repeated
+# elements are the rule (codes, categories, references to one patient). Keys are JSON text, so
+# values are taken as the JSON they serialise to; callers pass parsed JSON, and orjson refuses
+# the look-alikes it can (datetimes, dataclasses, subclasses of str and int) so those are walked.
+CLEAN_MEMO_SIZE = 20_000
+_walked_clean: set[tuple[str, str, bytes]] = set()
+_STRICT = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 
 class _Walker:
@@ -154,9 +160,24 @@ class _Walker:
         if t == "Resource":
             self.resource(value, loc)
         elif el.path in td.properties:  # a backbone element, defined inside this type
-            self.object(value, td, el.path, loc, top=False)
+            self.element(value, td, el.path, loc)
         elif t in self.defs:
-            self.object(value, self.defs[t], "", loc, top=False)
+            self.element(value, self.defs[t], "", loc)
+
+    def element(self, obj: dict[str, Any], td: TypeDef, prefix: str, loc: str) -> None:
+        """A complex element: skipped when the same JSON was walked clean as the same type."""
+        try:
+            key = (td.name, prefix, orjson.dumps(obj, option=_STRICT))
+        except TypeError:  # not plain JSON (orjson.JSONEncodeError is a TypeError): walk it
+            key = None
+        if key is not None and key in _walked_clean:
+            return
+        before = len(self.issues)
+        self.object(obj, td, prefix, loc, top=False)
+        if key is not None and len(self.issues) == before < MAX_ISSUES:
+            if len(_walked_clean) >= CLEAN_MEMO_SIZE:
+                _walked_clean.clear()
+            _walked_clean.add(key)
 
 
 def _json_name(t: str) -> str:
@@ -176,19 +197,22 @@ RESOURCE_CHECKS: dict[str, Callable[[dict[str, Any]], list[Issue]]] = {}
 
 
 def check_depth(value: Any, what: str = "the body") -> None:
-    """Raise a 400 when JSON nests deeper than MAX_DEPTH arrays and objects (iteratively, so
-    the check itself cannot overflow the stack)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if not isinstance(node, dict | list):
-            continue
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, dict | list):
-                if depth >= MAX_DEPTH:
-                    raise FhirError.of(400, "structure",
-                                       f"{what} nests JSON deeper than {MAX_DEPTH} levels")
-                stack.append((child, depth + 1))
+    """Raise a 400 when JSON nests deeper than MAX_DEPTH arrays and objects (level by level,
+    so the check itself cannot overflow the stack)."""
+    level = [value] if isinstance(value, _CONTAINERS) else []
+    depth = 1
+    while level:
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, _CONTAINERS)
+        ]
+        if level and depth >= MAX_DEPTH:
+            raise FhirError.of(
+                400, "structure", f"{what} nests JSON deeper than {MAX_DEPTH} levels"
+            )
+        depth += 1
 
 
 def validate_resource(obj: Any, expected_type: str | None = None, full: bool = True) -> str:
@@ -222,11 +246,11 @@ def collect_issues(obj: dict[str, Any], full: bool = True) -> list[Issue]:
     walker.resource(obj, rt)
     if walker.issues or not full:
         return walker.issues
-    model = _r4b_model(rt)
+    model = r4b.model_class(rt)
     if model is None:
         return []
     try:
-        model.model_validate(obj)
+        r4b.validate(model, obj)
     except ValidationError as exc:
         return [
             Issue(

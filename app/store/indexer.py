@@ -108,7 +108,7 @@ def dates(value: Any, vtype: str) -> list[tuple[int, int]]:
 
 
 def quantity(value: Any) -> tuple[float, str | None, str | None, str | None] | None:
-    if not isinstance(value, dict) or not isinstance(value.get("value"), int | float):
+    if not isinstance(value, dict) or not isinstance(value.get("value"), (int, float)):
         return None
     return float(value["value"]), value.get("system"), value.get("code"), value.get("unit")
 
@@ -232,7 +232,7 @@ def index_resource(res_type: str, resource: dict[str, Any]) -> IndexRows:
                 if q is not None:
                     out.quantity.append((code, q[0], _cut(q[1]), _cut(q[2]), _cut(q[3])))
             elif t == "number":
-                if isinstance(v, int | float) and not isinstance(v, bool):
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
                     out.number.append((code, float(v)))
             elif t == "uri" and isinstance(v, str):
                 out.uri.append((code, v))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,7 +25,6 @@ from app.fhir.errors import FhirError, Issue
 from app.fhir.query import parse_query
 from app.fhir.references import (
     ID,
-    collect_references,
     is_conditional,
     parse_reference,
     rewrite_references,
@@ -35,6 +35,9 @@ from app.store.schema import idx_reference, resource
 from app.store.search import CompileContext
 from app.store.searchset import compile_where, r
 from app.store.writer import StagedWrite, flush, stage
+
+# A transaction's rewriting of references to its entries: reference -> new value, or None
+Rewrite = Callable[[str], str | None]
 
 
 @dataclass(slots=True)
@@ -114,36 +117,45 @@ class WriteSession:
 
     # -- references ----------------------------------------------------------------------------
 
-    async def resolve_conditional_references(self, body: dict[str, Any], where: str) -> None:
-        """Rewrite `Type?criteria` references to the one match, and absolute references to this
-        server to relative ones."""
+    async def resolve_references(self, body: dict[str, Any], where: str,
+                                 rewrite: Rewrite | None = None) -> None:
+        """One walk over the body's references: apply `rewrite` (a transaction's map from
+        fullUrls to the ids it assigned), make absolute references to this server relative,
+        resolve conditional references (`Type?criteria`) to their one match, and note every
+        reference for the integrity check at commit."""
         pending: list[str] = []
+        final: list[str] = []  # every reference as it ends up, in document order
+        base = self.base_url + "/" if self.base_url else None
 
-        def collect(ref: str) -> str | None:
-            if is_conditional(ref):
-                pending.append(ref)
-            elif self.base_url and ref.startswith(self.base_url + "/"):
-                return ref[len(self.base_url) + 1:]
-            return None
+        def visit(ref: str) -> str | None:
+            new = rewrite(ref) if rewrite is not None else None
+            value = ref if new is None else new
+            if is_conditional(value):
+                pending.append(value)
+            elif base is not None and value.startswith(base):
+                value = new = value[len(base):]
+            final.append(value)
+            return new
 
-        rewrite_references(body, collect)
-        if not pending:
-            return
-        resolved: dict[str, str] = {}
-        for ref in dict.fromkeys(pending):
-            res_type, _, query = ref.partition("?")
-            matches = await self.find(res_type, query)
-            if len(matches) != 1:
-                how = "no" if not matches else "more than one"
-                raise FhirError.of(
-                    412 if matches else 422, "processing",
-                    f"conditional reference '{ref}' in {where} matches {how} resource",
-                )
-            resolved[ref] = f"{res_type}/{matches[0][1]}"
-        rewrite_references(body, lambda ref: resolved.get(ref))
+        rewrite_references(body, visit)
+        if pending:
+            resolved: dict[str, str] = {}
+            for ref in dict.fromkeys(pending):
+                res_type, _, query = ref.partition("?")
+                matches = await self.find(res_type, query)
+                if len(matches) != 1:
+                    how = "no" if not matches else "more than one"
+                    raise FhirError.of(
+                        412 if matches else 422, "processing",
+                        f"conditional reference '{ref}' in {where} matches {how} resource",
+                    )
+                resolved[ref] = f"{res_type}/{matches[0][1]}"
+            rewrite_references(body, lambda ref: resolved.get(ref))
+            final = [resolved.get(ref, ref) for ref in final]
+        self._note_references(final, where)
 
-    def note_references(self, body: dict[str, Any], where: str) -> None:
-        for ref in collect_references(body, []):
+    def _note_references(self, refs: list[str], where: str) -> None:
+        for ref in refs:
             if ref.startswith("#"):
                 continue
             if ref.startswith("urn:uuid:") or ref.startswith("urn:oid:"):
@@ -192,7 +204,7 @@ class WriteSession:
 
     async def create(self, res_type: str, body: dict[str, Any], where: str,
                      if_none_exist: str | None = None, res_id: str | None = None,
-                     validated: bool = False) -> Outcome:
+                     validated: bool = False, rewrite: Rewrite | None = None) -> Outcome:
         if if_none_exist:
             await self.lock(res_type, if_none_exist)
             matches = await self.find(res_type, if_none_exist)
@@ -206,15 +218,14 @@ class WriteSession:
                                found.content)
         if not validated:
             validate_resource(body, res_type, self.full_validation)
-        await self.resolve_conditional_references(body, where)
-        self.note_references(body, where)
+        await self.resolve_references(body, where, rewrite)
         rid = res_id or new_id()
         s = self._stage(res_type, rid, body, "POST", 1, None)
         return Outcome(201, res_type, rid, 1, self.now, s.content, created=True)
 
     async def update(self, res_type: str, res_id: str, body: dict[str, Any], where: str,
                      if_match: int | None = None, validated: bool = False,
-                     method: str = "PUT") -> Outcome:
+                     method: str = "PUT", rewrite: Rewrite | None = None) -> Outcome:
         if not ID.match(res_id):
             raise FhirError.of(400, "invalid", f"'{res_id}' is not a valid resource id")
         if not validated:
@@ -236,8 +247,7 @@ class WriteSession:
                                    f"{where}: version conflict: {res_type}/{res_id} is at "
                                    f"version {cur.version}, not {if_match}; read it again "
                                    "and reapply your change")
-        await self.resolve_conditional_references(body, where)
-        self.note_references(body, where)
+        await self.resolve_references(body, where, rewrite)
         version = 1 if cur is None else cur.version + 1
         s = self._stage(res_type, res_id, body, method, version, cur.pk if cur else None)
         created = cur is None or cur.deleted

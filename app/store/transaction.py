@@ -18,9 +18,9 @@ from urllib.parse import unquote
 import orjson
 
 from app.fhir.errors import FhirError, Issue
-from app.fhir.references import ID, parse_reference, rewrite_references
+from app.fhir.references import ID, parse_reference
 from app.fhir.validation import collect_issues, validate_resource
-from app.store.repository import Outcome, WriteSession, new_id, parse_if_match
+from app.store.repository import Outcome, Rewrite, WriteSession, new_id, parse_if_match
 
 # A GET entry is answered by the API layer: (url) -> (status, resource JSON or None)
 GetHandler = Callable[[str], Awaitable[tuple[int, dict[str, Any] | None]]]
@@ -201,7 +201,8 @@ async def run_transaction(session: WriteSession, entries: list[Entry],
             elif e.method in ("PUT", "PATCH"):
                 assert e.res_id is not None
                 bind(e, e.res_id)
-        _rewrite_all(entries, ids, session.base_url)
+        # each entry's references are rewritten in the one walk that resolves and notes them
+        rewrite = _entry_references(ids)
         for e in ordered:
             current = e
             if e.method == "POST":
@@ -211,11 +212,12 @@ async def run_transaction(session: WriteSession, entries: list[Entry],
                                                      if_none_exist=f"_id={e.res_id}")
                 else:
                     e.outcome = await session.create(e.res_type, e.resource, e.label,
-                                                     res_id=e.res_id, validated=True)
+                                                     res_id=e.res_id, validated=True,
+                                                     rewrite=rewrite)
             elif e.method == "PUT":
                 assert e.resource is not None and e.res_id is not None
                 e.outcome = await session.update(e.res_type, e.res_id, e.resource, e.label,
-                                                 e.if_match, validated=True)
+                                                 e.if_match, validated=True, rewrite=rewrite)
             elif e.method == "PATCH":
                 assert e.res_id is not None
                 e.outcome = await session.patch(e.res_type, e.res_id, _patch_ops(e), e.label,
@@ -238,9 +240,10 @@ async def run_transaction(session: WriteSession, entries: list[Entry],
         raise
 
 
-def _rewrite_all(entries: list[Entry], ids: dict[str, str], base_url: str) -> None:
+def _entry_references(ids: dict[str, str]) -> Rewrite | None:
+    """References to entries (by fullUrl, or relative to an absolute fullUrl) -> Type/id."""
     if not ids:
-        return
+        return None
     lookup = dict(ids)
     for full_url, target in ids.items():
         parsed = parse_reference(full_url)
@@ -250,9 +253,7 @@ def _rewrite_all(entries: list[Entry], ids: dict[str, str], base_url: str) -> No
     def fn(ref: str) -> str | None:
         return lookup.get(ref) or (lookup.get(unquote(ref)) if "%" in ref else None)
 
-    for e in entries:
-        if e.resource is not None and e.method in ("POST", "PUT"):
-            rewrite_references(e.resource, fn)
+    return fn
 
 
 def entry_issues(e: Entry) -> list[Issue]:

@@ -120,3 +120,35 @@ async def test_valid_choice_types_and_primitive_extensions(client: httpx.AsyncCl
     created = await create(client, body)
     assert created["_birthDate"] == body["_birthDate"]
     assert created["multipleBirthInteger"] == 2
+
+
+async def test_elements_validated_before_do_not_hide_errors(client: httpx.AsyncClient) -> None:
+    """The R4B models remember elements that validated (app/fhir/r4b.py): an element seen valid
+    before, next to or inside an invalid one, must not let the invalid one through. A choice
+    element with two values is an error only the models find."""
+    ext = {"url": "http://example.org/colour", "valueString": "blue"}
+    comp = {"code": {"text": "systolic"}, "valueQuantity": {"value": 120, "unit": "mm[Hg]"}}
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "bp"},
+           "extension": [ext], "component": [comp]}
+    await create(client, obs)
+    await create(client, patient("Claes", extension=[ext]))
+    two_values = {**ext, "valueBoolean": True}
+    r = await client.post("/Patient", json=patient("Claes", extension=[ext, two_values]))
+    assert_outcome(r, 422, expression="Patient.extension[1]")
+    r = await client.post("/Observation", json={**obs, "component": [
+        comp, {**comp, "valueString": "high"}]})
+    assert_outcome(r, 422, expression="Observation.component[1]")
+    r = await client.post("/Observation", json={**obs, "_status": {}})
+    assert_outcome(r, 422, expression="Observation._status")
+    assert (await search(client, "/Patient"))["total"] == 1
+    assert (await search(client, "/Observation"))["total"] == 1
+
+
+async def test_r4_types_without_an_r4b_model_are_walked_only(client: httpx.AsyncClient) -> None:
+    """R4B dropped 18 R4 types (MedicinalProduct, ...): the definition walker is their whole
+    validator, and they are stored, not refused with a 500."""
+    body = {"resourceType": "MedicinalProduct", "name": [{"productName": "Metformine 500 mg"}]}
+    created = await create(client, body)
+    assert created["name"] == body["name"]
+    r = await client.post("/MedicinalProduct", json={**body, "name": [{"productName": 500}]})
+    assert_outcome(r, 422, expression="MedicinalProduct.name[0].productName")
