@@ -452,3 +452,14 @@ async def test_many_updates_and_deletes_in_one_transaction(client: httpx.AsyncCl
     history = (await client.get(f"/Observation/{updated[3]['id']}/_history")).json()
     assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2", "1"]
 
+
+
+async def test_bundle_responses_close_the_connection(client: httpx.AsyncClient) -> None:
+    """After a Bundle the server closes the connection, so a client's next Bundle goes to
+    whichever worker process accepts it first (app/api/system.py), not always the same one."""
+    for kind in ("transaction", "batch"):
+        r = await client.post("/", json=bundle(post(patient("Wouters")), kind=kind))
+        assert r.status_code == 200, r.text
+        assert r.headers["connection"] == "close"
+    r = await client.get("/metadata")
+    assert "connection" not in r.headers
