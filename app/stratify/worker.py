@@ -3,14 +3,16 @@ one process at a time run the engine.
 
 Every `interval` seconds (or at once when woken), the task re-stratifies the patients marked in
 `patient_dirty`. With several workers on PostgreSQL, the one that gets the session advisory lock
-runs; the others skip the round. SQLite serialises writers itself; within one process an asyncio
-lock keeps the task, `POST /$stratify` and the CLI from overlapping.
+runs; the others skip the round; on SQLite an OS lock on a file beside the database does the
+same. Within one process an asyncio lock keeps the task, `POST /$stratify` and the CLI from
+overlapping.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 from collections.abc import AsyncIterator
 from datetime import date
@@ -29,7 +31,8 @@ LOCK_KEY = 7146212  # pg advisory lock id (profiles.py uses 7146211)
 
 
 class EngineLock:
-    """One engine run at a time: per process (asyncio) and per database (PostgreSQL)."""
+    """One engine run at a time: per process (asyncio) and per database (a PostgreSQL advisory
+    lock, an OS file lock beside a SQLite file)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -43,7 +46,8 @@ class EngineLock:
             return
         async with self._local:
             if self.db.is_sqlite:
-                yield True
+                async with self._sqlite_file_lock(wait) as got:
+                    yield got
                 return
             async with self.db.engine.connect() as conn:
                 if wait:
@@ -64,6 +68,30 @@ class EngineLock:
                     if got:
                         await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
                         await conn.commit()
+
+
+    @contextlib.asynccontextmanager
+    async def _sqlite_file_lock(self, wait: bool) -> AsyncIterator[bool]:
+        """Across the server's worker processes on one SQLite file: an OS lock on a file beside
+        it (released by the OS if a process dies). Without it two workers could run a round on
+        the same marks, and the second would insert the RiskAssessments the first just did."""
+        path = self.db.engine.url.database
+        if not path or path == ":memory:":
+            yield True
+            return
+        with open(f"{path}.stratify.lock", "a+b") as fh:
+            try:
+                if wait:
+                    await asyncio.to_thread(fcntl.flock, fh.fileno(), fcntl.LOCK_EX)
+                else:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 async def has_marks(db: Database) -> bool:

@@ -381,3 +381,17 @@ async def test_a_full_run_removes_patients_deleted_meanwhile(
     assert (await client.get("/RiskAssessment/stratum-p1")).status_code == 410
     assert await members(client, "stratum-chronic-stable") == set()
     assert await members(client, "stratum-healthy") == {"p2"}
+
+
+async def test_one_engine_run_at_a_time_across_processes(app: Any) -> None:
+    """Each server worker process has its own EngineLock; only one may hold the database's
+    (a PostgreSQL advisory lock, an OS lock on a file beside a SQLite database)."""
+    from app.stratify.worker import EngineLock
+
+    first, second = EngineLock(app.state.db), EngineLock(app.state.db)
+    async with first.hold(wait=False) as got:
+        assert got
+        async with second.hold(wait=False) as other:
+            assert not other
+    async with second.hold(wait=False) as got:
+        assert got  # released
