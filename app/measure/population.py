@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from app.fhir.errors import FhirError
+from app.fhir.search_params import registry
 from app.measure.criteria import And, CompiledGroup, Count, Has, Not, Or, Retrieve
 from app.measure.evaluator import OPS, Evaluator
 
@@ -101,17 +102,45 @@ def _conjuncts(plan: Any) -> list[Any]:
     return [plan]
 
 
-def _reads_clinical_data(plan: Any) -> bool:
-    """Whether a plan retrieves anything but Patients (which cost an index range each)."""
+def _worth_a_scope(plan: Any, demographic_prefix: bool) -> bool:
+    """Whether reading `plan` only for the patients of the parts before it pays for making
+    that set. Patients cost an index range each: never. After parts that are all about
+    Patients (adults, alive: most of the region), only a retrieve led by a date or a status
+    range, which reads every resource of its type in the range; one led by a code reads that
+    code's rows alone."""
     if isinstance(plan, Retrieve):
-        return plan.res_type != "Patient"
+        if plan.res_type == "Patient":
+            return False
+        return not demographic_prefix or not _code_led(plan)
     if isinstance(plan, Has | Count):
-        return _reads_clinical_data(plan.source)
+        return _worth_a_scope(plan.source, demographic_prefix)
     if isinstance(plan, And | Or):
-        return any(_reads_clinical_data(p) for p in plan.parts)
+        return any(_worth_a_scope(p, demographic_prefix) for p in plan.parts)
     if isinstance(plan, Not):
-        return _reads_clinical_data(plan.part)
+        return _worth_a_scope(plan.part, demographic_prefix)
     return False
+
+
+def _code_led(rv: Retrieve) -> bool:
+    """Whether the retrieve's first clause is a plain or `:in` token clause (its lead)."""
+    if not rv.clauses:
+        return False
+    name, _, modifier = rv.clauses[0][0].partition(":")
+    sp = registry().get(rv.res_type, name)
+    return sp is not None and sp.type == "token" and modifier in ("", "in")
+
+
+def _demographic(plan: Any) -> bool:
+    """Whether a plan reads Patient resources only."""
+    if isinstance(plan, Retrieve):
+        return plan.res_type == "Patient"
+    if isinstance(plan, Has | Count):
+        return _demographic(plan.source)
+    if isinstance(plan, And | Or):
+        return all(_demographic(p) for p in plan.parts)
+    if isinstance(plan, Not):
+        return _demographic(plan.part)
+    return True
 
 
 def contained(scoring: str, raw: dict[str, bool], present: set[str]) -> frozenset[str]:
@@ -199,13 +228,14 @@ class _Statement:
 
     async def conjunction(self, parts: list[Any]) -> ColumnElement[bool]:
         """`A and B and C`, left to right: B's retrieves are read only for the patients of A,
-        C's for those of A and B (the medicines of the over-75s, not of everyone). A scope is
-        made only before a part that reads more than Patient resources."""
+        C's for those of A and B (the medicines of the over-75s, not of everyone), when that
+        pays (`_worth_a_scope`)."""
         flags: list[ColumnElement[bool]] = []
         outer, scoped = self.within, 0
         try:
             for part in parts:
-                if len(flags) > scoped and _reads_clinical_data(part):
+                demographic = all(_demographic(p) for p in parts[:len(flags)])
+                if len(flags) > scoped and _worth_a_scope(part, demographic):
                     key = (repr(parts[:len(flags)]), None if outer is None else outer.name)
                     if key not in self.scopes:
                         self.scopes[key] = self.cte(select(self.pid).where(
