@@ -4,14 +4,15 @@ resources behind each (the basis of the RiskAssessment)."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from app.stratify.engine import Stratifier
 from tests.stratify.conftest import ICD, ICPC, RXNORM, SCT, P, born, day, post, team
 
 
-async def test_every_kind_of_fact(client: httpx.AsyncClient, engine: Stratifier) -> None:
-    p = (
-        P("p1", born(72, 10), gender="male")
+def _everything(pid: str) -> P:
+    return (
+        P(pid, born(72, 10), gender="male")
         .t2d()
         .condition(ICD, "E11.9")
         .condition(SCT, "13645005")  # T2D twice, COPD
@@ -35,7 +36,10 @@ async def test_every_kind_of_fact(client: httpx.AsyncClient, engine: Stratifier)
         .encounter("HH", day(-5))
         .encounter("AMB", day(-6))
     )
-    await post(client, p, extra=[team("team-x", "p1")])
+
+
+async def test_every_kind_of_fact(client: httpx.AsyncClient, engine: Stratifier) -> None:
+    await post(client, _everything("p1"), extra=[team("team-x", "p1")])
     f = await engine.facts_of("p1")
     assert f is not None
     v = f.values
@@ -81,3 +85,22 @@ async def test_medicines_counted_once_per_substance(
     assert f is not None
     # atorvastatin (ATC, from two statements and two dispenses) + two RxNorm-only medicines
     assert f.values["medicines"] == 3
+
+
+async def test_facts_of_patients_with_more_resources_than_a_statement_takes_parameters(
+    client: httpx.AsyncClient, engine: Stratifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of 250 Synthea patients owns ~37,000 Observations; their pks go to the fact
+    queries as one parameter past LISTED_PKS (a statement takes at most 32,767). Forced here
+    for every scope: the facts must be those of the listed form."""
+    from app.stratify import queries
+
+    await post(client, _everything("p1"), _everything("p2"), extra=[team("team-x", "p1")])
+    listed = {pid: await engine.facts_of(pid) for pid in ("p1", "p2")}
+    monkeypatch.setattr(queries, "LISTED_PKS", 0)
+    one_parameter = {pid: await engine.facts_of(pid) for pid in ("p1", "p2")}
+    assert listed["p1"] is not None and listed["p1"].values["medicines"] == 4
+    for pid in ("p1", "p2"):
+        a, b = listed[pid], one_parameter[pid]
+        assert a is not None and b is not None
+        assert (a.values, a.basis) == (b.values, b.basis), pid
