@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, ColumnElement, Select, case, exists, func, select
+from sqlalchemy import Column, ColumnElement, Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BinaryExpression
@@ -37,7 +37,7 @@ from app.store.schema import (
     idx_token,
     resource,
 )
-from app.store.search import CompileContext, Compiler, r, sort_expression
+from app.store.search import CompileContext, Compiler, opaque, r, sort_expression
 from app.store.terminology import expand
 
 OPS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
@@ -60,10 +60,6 @@ class Subject:
     kind: str  # all | patient | group | practitioner
     reference: str | None = None
     select: Select[Any] | None = None  # SQL selecting the patient ids (None: all patients)
-
-
-def _hashed(test: ColumnElement[bool]) -> ColumnElement[bool]:
-    return case((test, 1), else_=0) == 1
 
 
 def _index_select(pred: Any, negated: bool = False) -> Select[Any] | None:
@@ -176,16 +172,16 @@ class Evaluator:
         """The resources of the subject's patients (and of `within`'s, when given).
 
         One patient is an index condition. A set of patients is a hashed filter on the
-        retrieve's own index range (inside CASE, neither PostgreSQL nor SQLite turns it
-        into a join): planned as a join from row estimates the index tables cannot give,
-        PostgreSQL would look up every code of a ValueSet for each patient of a team."""
+        retrieve's own index range (`opaque`): planned as a join from row estimates the
+        index tables cannot give, PostgreSQL would look up every code of a ValueSet for
+        each patient of a team."""
         out = []
         if self.subject.kind == "patient" and self.subject.reference:
             out.append(owner == self.subject.reference.split("/", 1)[1])
         elif self.subject.select is not None:
-            out.append(_hashed(owner.in_(self.subject.select)))
+            out.append(opaque(owner.in_(self.subject.select)))
         if within is not None:  # only these patients' resources matter
-            out.append(_hashed(owner.in_(select(within.c.pid))))
+            out.append(opaque(owner.in_(select(within.c.pid))))
         return out
 
     def _shared(self, key: tuple[Any, ...], q: Select[Any]) -> Any:

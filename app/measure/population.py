@@ -1,17 +1,18 @@
 """A group's populations and stratifier values as one SQL statement, tallied in the database.
 
-The statement takes the subject's patients (the universe), left-joins every distinct criterion
-once (a retrieve's patients, a per-patient count, a stratifier value), keeps the patients of the
-initial population and groups them by their stratifier values and their raw population flags.
-So the database answers with one row per combination (a few hundred for a region stratified by
-team, stratum, age band and sex), never a row per patient, unless the report needs the patients
-themselves (subject-list, care gaps). The containment rules of R4 (3.9.3) are applied to each
-combination in Python: every patient of a row shares its flags.
+The statement takes the subject's patients (the universe), computes every distinct criterion
+once (a materialised CTE of a retrieve's patients or per-patient counts, tested with IN),
+keeps the patients of the initial population, gives each its stratifier values, and groups
+them by those values and their raw population flags. So the database answers with one row per
+combination (a few hundred for a region stratified by team, stratum, age band and sex), never
+a row per patient, unless the report needs the patients themselves (subject-list, care gaps).
+The containment rules of R4 (3.9.3) are applied to each combination in Python: every patient
+of a row shares its flags.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ from app.fhir.errors import FhirError
 from app.fhir.search_params import registry
 from app.measure.criteria import And, CompiledGroup, Count, Has, Not, Or, Retrieve
 from app.measure.evaluator import OPS, Evaluator
+from app.store.search import opaque
 
 IP = "initial-population"
 MAX_CASES = 64
@@ -102,23 +104,31 @@ def _conjuncts(plan: Any) -> list[Any]:
     return [plan]
 
 
+def _retrieves(plan: Any) -> Iterator[Retrieve]:
+    if isinstance(plan, Retrieve):
+        yield plan
+    elif isinstance(plan, Has | Count):
+        yield plan.source
+    elif isinstance(plan, And | Or):
+        for p in plan.parts:
+            yield from _retrieves(p)
+    elif isinstance(plan, Not):
+        yield from _retrieves(plan.part)
+
+
+def _demographic(plans: list[Any]) -> bool:
+    """Whether the plans read Patient resources only."""
+    return all(rv.res_type == "Patient" for p in plans for rv in _retrieves(p))
+
+
 def _worth_a_scope(plan: Any, demographic_prefix: bool) -> bool:
     """Whether reading `plan` only for the patients of the parts before it pays for making
     that set. Patients cost an index range each: never. After parts that are all about
     Patients (adults, alive: most of the region), only a retrieve led by a date or a status
     range, which reads every resource of its type in the range; one led by a code reads that
     code's rows alone."""
-    if isinstance(plan, Retrieve):
-        if plan.res_type == "Patient":
-            return False
-        return not demographic_prefix or not _code_led(plan)
-    if isinstance(plan, Has | Count):
-        return _worth_a_scope(plan.source, demographic_prefix)
-    if isinstance(plan, And | Or):
-        return any(_worth_a_scope(p, demographic_prefix) for p in plan.parts)
-    if isinstance(plan, Not):
-        return _worth_a_scope(plan.part, demographic_prefix)
-    return False
+    return any(rv.res_type != "Patient" and not (demographic_prefix and _code_led(rv))
+               for rv in _retrieves(plan))
 
 
 def _code_led(rv: Retrieve) -> bool:
@@ -128,19 +138,6 @@ def _code_led(rv: Retrieve) -> bool:
     name, _, modifier = rv.clauses[0][0].partition(":")
     sp = registry().get(rv.res_type, name)
     return sp is not None and sp.type == "token" and modifier in ("", "in")
-
-
-def _demographic(plan: Any) -> bool:
-    """Whether a plan reads Patient resources only."""
-    if isinstance(plan, Retrieve):
-        return plan.res_type == "Patient"
-    if isinstance(plan, Has | Count):
-        return _demographic(plan.source)
-    if isinstance(plan, And | Or):
-        return all(_demographic(p) for p in plan.parts)
-    if isinstance(plan, Not):
-        return _demographic(plan.part)
-    return True
 
 
 def contained(scoring: str, raw: dict[str, bool], present: set[str]) -> frozenset[str]:
@@ -234,12 +231,12 @@ class _Statement:
         outer, scoped = self.within, 0
         try:
             for part in parts:
-                demographic = all(_demographic(p) for p in parts[:len(flags)])
-                if len(flags) > scoped and _worth_a_scope(part, demographic):
-                    key = (repr(parts[:len(flags)]), None if outer is None else outer.name)
+                before = parts[:len(flags)]
+                if len(flags) > scoped and _worth_a_scope(part, _demographic(before)):
+                    key = (repr(before), None if outer is None else outer.name)
                     if key not in self.scopes:
                         self.scopes[key] = self.cte(select(self.pid).where(
-                            case((and_(*flags), 1), else_=0) == 1), "s")
+                            opaque(and_(*flags))), "s")
                     self.within = self.scopes[key]
                     scoped = len(flags)
                 flags.append(await self.plan(part))
@@ -272,10 +269,13 @@ async def evaluate_group(ev: Evaluator, group: CompiledGroup, scoring: str,
 class _Spec:
     group: CompiledGroup
     scoring: str
-    ip: Any  # CTE of the group's initial population
-    in_ip: ColumnElement[bool]
-    flags: list[tuple[str, ColumnElement[bool]]]
-    obs: ColumnElement[Any]
+    in_ip: ColumnElement[bool]  # whether the statement's patient is in this group's IP
+    flags: list[tuple[str, ColumnElement[bool]]]  # the other populations' raw criteria
+    obs: ColumnElement[Any]  # measure-observation (continuous-variable), else 0
+
+    @property
+    def present(self) -> set[str]:
+        return set(self.group.populations) | {IP}
 
 
 async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]],
@@ -298,14 +298,11 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
         if plan_key not in by_plan:
             ip_flag = await st.plan(ip_pop.plan) if ip_pop is not None and ip_pop.plan \
                 else false()
-            # inside CASE, PostgreSQL keeps the IN tests as hashed SubPlans instead of
-            # turning them into joins planned from row estimates
-            by_plan[plan_key] = st.cte(select(u.c.pid).where(
-                case((ip_flag, 1), else_=0) == 1), "ip")
+            by_plan[plan_key] = st.cte(select(u.c.pid).where(opaque(ip_flag)), "ip")
         ips.append(by_plan[plan_key])
     distinct_ips = list(by_plan.values())
-    base = ips[0] if len(distinct_ips) == 1 else st.cte(select(u.c.pid).where(case((or_(
-        *[u.c.pid.in_(select(ip.c.pid)) for ip in distinct_ips]), 1), else_=0) == 1), "ips")
+    base = ips[0] if len(distinct_ips) == 1 else st.cte(select(u.c.pid).where(opaque(or_(
+        *[u.c.pid.in_(select(ip.c.pid)) for ip in distinct_ips]))), "ips")
     st.pid = base.c.pid
     specs = []
     for (group, scoring), ip in zip(groups, ips, strict=True):
@@ -322,7 +319,7 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
             j = st._join(await ev.counts_select(observation.observation, ip))
             obs = func.coalesce(j.c.n, 0)
         in_ip = true() if ip is base else base.c.pid.in_(select(ip.c.pid))
-        specs.append(_Spec(group, scoring, ip, in_ip, flags, obs))
+        specs.append(_Spec(group, scoring, in_ip, flags, obs))
     keys = [(await st.value(v)).label(f"k{i}") for i, v in enumerate(variables)]
     flag_cols = [case((f, 1), else_=0).label(f"f{i}_{j}")
                  for i, spec in enumerate(specs)
@@ -345,9 +342,18 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
         # of a million patients): let hash tables grow to 64 MB, sorts keep work_mem
         await ev.conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         await ev.conn.execute(text("SET LOCAL hash_mem_multiplier = 16"))
+    return _tally(await ev.conn.execute(q), specs, variables, with_patients)
+
+
+def _tally(rows: Any, specs: list[_Spec], variables: list[str],
+           with_patients: bool) -> list[GroupResult]:
+    """Per group, the rows (keys, then each group's IP flag and raw flags, count, each
+    group's observations, [patient]) merged by stratifier values and populations."""
     merged: list[dict[tuple[tuple[str, ...], frozenset[str]], list[Any]]] = [{} for _ in specs]
-    nkeys, nflags = len(keys), len(flag_cols)
-    for row in await ev.conn.execute(q):
+    present = [spec.present for spec in specs]
+    nkeys = len(variables)
+    nflags = sum(1 + len(spec.flags) for spec in specs)
+    for row in rows:
         key = tuple("unknown" if v is None else str(v) for v in row[:nkeys])
         n = int(row[nkeys + nflags])
         at = nkeys
@@ -358,17 +364,15 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
                 continue
             raw = {IP: True, **{code: bool(v) for (code, _), v in zip(spec.flags, raw_flags,
                                                                        strict=True)}}
-            present = set(spec.group.populations) | {IP}
-            slot = merged[i].setdefault((key, contained(spec.scoring, raw, present)),
+            slot = merged[i].setdefault((key, contained(spec.scoring, raw, present[i])),
                                         [0, 0, []])
             slot[0] += n
             slot[1] += int(row[nkeys + nflags + 1 + i] or 0)
             if with_patients:
                 slot[2].append(row[-1])
     out = []
-    for spec, tallied in zip(specs, merged, strict=True):
-        present = set(spec.group.populations) | {IP}
-        codes = [c for c in ORDER.get(spec.scoring, (IP,)) if c in present]
+    for spec, tallied, where in zip(specs, merged, present, strict=True):
+        codes = [c for c in ORDER.get(spec.scoring, (IP,)) if c in where]
         tallies = [Tally(key, pops, n, obs, tuple(ps) if with_patients else None)
                    for (key, pops), (n, obs, ps) in tallied.items()]
         out.append(GroupResult(codes, list(variables), tallies, spec.scoring))
