@@ -10,6 +10,10 @@ Two languages, chosen by `Expression.language` (CQL/ELM can be added beside them
   %periodEnd - 12 months`) are mapped onto the resource type's search parameters, so they too
   run in SQL.
 
+A conjunct of a `.where()` that no search parameter covers (or that is FHIRPath outside the
+subset) is kept as text and run by the FHIRPath fallback (`fallback.py`) on the resources the
+other clauses leave, of the candidate patients only.
+
 Everything is checked when the Measure is compiled, so a criterion that cannot run is rejected
 when the Measure is stored, not when it is evaluated.
 """
@@ -26,7 +30,8 @@ from app.fhir.errors import FhirError, Issue
 from app.fhir.paths import Unsupported, compile_path
 from app.fhir.query import Clause, SortKey, parse_query
 from app.fhir.search_params import registry
-from app.measure.fhirpath import BinOp, Call, Literal, ParseError, Path, Var, parse
+from app.measure import fallback
+from app.measure.fhirpath import BinOp, Call, Literal, ParseError, Path, Var, Where, parse
 from app.store.search import CompileContext, Compiler
 
 DEFINITION_URL = "https://phm-fhir.be/fhir/StructureDefinition/measure-definition"
@@ -47,12 +52,14 @@ _TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 @dataclass(frozen=True)
 class Retrieve:
     """Resources of one type matching search clauses; `latest` keeps one per patient;
-    `then` filters the kept ones further (a `.where` after a latest-per-patient retrieve)."""
+    `then` filters the kept ones further (a `.where` after a latest-per-patient retrieve);
+    `fhirpath` last, per resource (the fallback)."""
 
     res_type: str
     clauses: tuple[tuple[str, str], ...]  # raw (key, value) pairs, templates unresolved
     latest: SortKey | None = None
     then: tuple[tuple[str, str], ...] = ()
+    fhirpath: tuple[str, ...] = ()  # FHIRPath conjuncts, each `true` for a kept resource
 
 
 @dataclass(frozen=True)
@@ -217,11 +224,31 @@ class _Compiler:
         return Has(node) if isinstance(node, Retrieve) else node
 
     def where(self, source: Retrieve, pred: Any, where: str) -> Retrieve:
-        extra = tuple(predicate_clauses(source.res_type, pred, where))
-        if source.latest is not None:
-            r = Retrieve(source.res_type, source.clauses, source.latest, source.then + extra)
+        """Each conjunct onto search parameters where one covers it, else into the fallback
+        (`pred` is a `Where`; a bare tree when built by other code)."""
+        conjuncts = pred.conjuncts if isinstance(pred, Where) else ((None, pred),)
+        extra: list[tuple[str, str]] = []
+        texts: list[str] = []
+        for text, tree in conjuncts:
+            try:
+                if tree is None:
+                    raise _error(where, "outside the SQL subset")
+                extra += predicate_clauses(source.res_type, tree, where)
+            except FhirError as exc:
+                if text is None:
+                    raise
+                try:
+                    fallback.check(text)
+                except ParseError as bad:
+                    detail = "; ".join(i.diagnostics for i in exc.issues)
+                    raise _error(where, f"'{text}': {bad} (and no search parameter covers it: "
+                                 f"{detail})") from None
+                texts.append(text)
+        ex, fp = tuple(extra), source.fhirpath + tuple(texts)
+        if source.latest is not None:  # filter what the latest per patient kept
+            r = Retrieve(source.res_type, source.clauses, source.latest, source.then + ex, fp)
         else:
-            r = Retrieve(source.res_type, source.clauses + extra)
+            r = Retrieve(source.res_type, source.clauses + ex, None, (), fp)  # FHIRPath last
         check_retrieve(r, where)
         self.retrieves.append(r)
         return r

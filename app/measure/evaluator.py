@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, ColumnElement, Select, exists, func, select
+from sqlalchemy import Column, ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BinaryExpression
@@ -28,7 +28,9 @@ from sqlalchemy.sql.util import ClauseAdapter
 from app.fhir.definitions import PROFILES
 from app.fhir.errors import FhirError
 from app.fhir.search_params import clinical_dates, registry
+from app.measure import fallback
 from app.measure.criteria import Retrieve, clauses_for
+from app.store.pklist import pk_in
 from app.store.schema import (
     INDEX_TABLES,
     idx_date,
@@ -36,6 +38,7 @@ from app.store.schema import (
     idx_string,
     idx_token,
     resource,
+    resource_version,
 )
 from app.store.search import CompileContext, Compiler, opaque, r, sort_expression
 from app.store.terminology import expand
@@ -204,19 +207,54 @@ class Evaluator:
         if matches is None:
             matches = self._shared(base_key, await self._base(rv, within))
         if rv.latest is None:
-            return select(matches.c.pk, matches.c.patient_id)
-        latest_key = (*base_key, rv.latest.name, rv.latest.descending)
-        kept = self._ctes.get(latest_key)
-        if kept is None:
-            kept = self._shared(latest_key, self._latest(matches, rv))
-        q = select(kept.c.pk, kept.c.patient_id)
-        if rv.then:
-            then = await self._where(rv.res_type, rv.then)
-            if all(_only_pk(p) for p in then):
-                q = q.where(*[_probe(p, kept.c.pk) for p in then])
-            else:
-                q = q.select_from(kept.join(r, r.c.pk == kept.c.pk)).where(*then)
+            q = select(matches.c.pk, matches.c.patient_id)
+        else:
+            latest_key = (*base_key, rv.latest.name, rv.latest.descending)
+            kept = self._ctes.get(latest_key)
+            if kept is None:
+                kept = self._shared(latest_key, self._latest(matches, rv))
+            q = select(kept.c.pk, kept.c.patient_id)
+            if rv.then:
+                then = await self._where(rv.res_type, rv.then)
+                if all(_only_pk(p) for p in then):
+                    q = q.where(*[_probe(p, kept.c.pk) for p in then])
+                else:
+                    q = q.select_from(kept.join(r, r.c.pk == kept.c.pk)).where(*then)
+        if rv.fhirpath:
+            key = (*base_key, repr(rv.latest), rv.then, rv.fhirpath)
+            if key not in self._ctes:
+                passed = await self._fallback(q, rv)
+                self._ctes[key] = self._shared(key, select(resource.c.pk, resource.c.patient_id)
+                                               .where(pk_in(resource.c.pk, passed,
+                                                            self.conn.dialect.name)))
+            kept = self._ctes[key]
+            q = select(kept.c.pk, kept.c.patient_id)
         return q
+
+    async def _fallback(self, candidates: Select[Any], rv: Retrieve) -> list[int]:
+        """The pks of the candidates (the resources the SQL part keeps, of the patients that
+        matter) for which every FHIRPath conjunct of the retrieve is true."""
+        urls = fallback.valuesets(rv.fhirpath)
+        for url in urls - set(self._valuesets):
+            self._valuesets[url] = await expand(self.conn, url)
+        predicates = fallback.Predicates(rv.fhirpath, self.period,
+                                         {u: self._valuesets[u] for u in urls})
+        sub = candidates.subquery()
+        v = resource_version
+        q = (select(resource.c.pk, resource.c.id, v.c.content)
+             .select_from(resource.join(v, and_(v.c.res_pk == resource.c.pk,
+                                                v.c.version == resource.c.version)))
+             .where(resource.c.pk.in_(select(sub.c.pk))))
+        passed = []
+        for pk, res_id, content in await self.conn.execute(q):
+            try:
+                keep = predicates.holds(orjson.loads(content))
+            except ValueError as exc:
+                raise FhirError.of(422, "processing", f"the Measure's criterion {exc}, on "
+                                   f"{rv.res_type}/{res_id}") from None
+            if keep:
+                passed.append(pk)
+        return passed
 
     def _latest(self, matches: Any, rv: Retrieve) -> Select[Any]:
         """Each patient's first match in the retrieve's sort order: sort values joined once

@@ -13,6 +13,11 @@ Grammar (whitespace-insensitive):
                | (%periodStart | %periodEnd) (+|-) number (years|months|weeks|days)
 
 The parser builds a small tree; `criteria.py` gives it meaning and compiles it to SQL.
+
+The argument of a resource-level `where(...)` or `exists(...)` (after a `%Definition`) may be
+any FHIRPath: it is split at its top-level `and`s into conjuncts, each kept with its text
+(`Where`), so that a conjunct outside the subset, or one no search parameter covers, can be
+run by the FHIRPath fallback (`app/measure/fallback.py`) on the candidates the others leave.
 """
 
 from __future__ import annotations
@@ -51,6 +56,14 @@ class BinOp:
 
 
 @dataclass(frozen=True)
+class Where:
+    """A resource-level predicate: its top-level conjuncts, as (text, tree or None when the
+    text is FHIRPath outside the subset)."""
+
+    conjuncts: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class Literal:
     value: Any
     kind: str  # number | quantity | string | date | period-var
@@ -61,7 +74,7 @@ class Literal:
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>-?\d+(?:\.\d+)?)|(?P<str>'(?:[^'\\]|\\.)*')|(?P<date>@[0-9T:\-\.+Z]+)"
     r"|(?P<op>>=|<=|!=|=|>|<|\(|\)|\.|,|\+|-)|(?P<var>%[A-Za-z][A-Za-z0-9_\-]*)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*))"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<quoted>`[^`]*`)|(?P<other>\S))"
 )
 _UNITS = {"year": "years", "years": "years", "month": "months", "months": "months",
           "week": "weeks", "weeks": "weeks", "day": "days", "days": "days"}
@@ -75,7 +88,7 @@ class _Parser:
 
     def __post_init__(self) -> None:
         pos = 0
-        text = self.text.strip()
+        self.text = text = self.text.strip()
         while pos < len(text):
             m = _TOKEN.match(text, pos)
             if not m or m.end() == pos:
@@ -139,6 +152,9 @@ class _Parser:
                 args: list[Any] = []
                 if name in ("ofType", "as"):
                     args.append(self.take()[1])
+                elif name in ("where", "exists") and not isinstance(node, Path) \
+                        and not self.peek(")"):
+                    args.append(self.where_arg())
                 elif not self.peek(")"):
                     args.append(self.literal() if name == "memberOf" else self.expr())
                 self.take(")")
@@ -153,6 +169,42 @@ class _Parser:
             else:
                 raise ParseError(f"element '{name}' can only follow a path (position {pos})")
         return node
+
+    def where_arg(self) -> Where:
+        """The tokens up to the matching ')', split at top-level `and`s (unless an `or`,
+        `xor` or `implies` there binds looser); each conjunct parsed in the subset when it
+        can be, else kept as text alone."""
+        depth, start, parts, looser = 0, self.i, [], False
+        while True:
+            if self.i >= len(self.tokens):
+                raise ParseError("unexpected end of expression (expected ')')")
+            kind, value, _ = self.tokens[self.i]
+            if kind == "op" and value == "(":
+                depth += 1
+            elif kind == "op" and value == ")":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif kind == "name" and value == "and" and depth == 0:
+                parts.append((start, self.i))
+                start = self.i + 1
+            elif kind == "name" and value in ("or", "xor", "implies") and depth == 0:
+                looser = True
+            self.i += 1
+        parts.append((start, self.i))
+        if looser:
+            parts = [(parts[0][0], self.i)]
+        conjuncts = []
+        for a, b in parts:
+            if a == b:
+                raise ParseError(f"an empty operand of 'and' at position {self.tokens[b][2]}")
+            text = self.text[self.tokens[a][2]:self.tokens[b][2]].strip()
+            try:
+                tree = _Parser(text).parse()
+            except ParseError:
+                tree = None
+            conjuncts.append((text, tree))
+        return Where(tuple(conjuncts))
 
     def primary(self) -> Any:
         kind, value, pos = self.take()

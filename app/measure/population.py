@@ -126,8 +126,9 @@ def _worth_a_scope(plan: Any, demographic_prefix: bool) -> bool:
     that set. Patients cost an index range each: never. After parts that are all about
     Patients (adults, alive: most of the region), only a retrieve led by a date or a status
     range, which reads every resource of its type in the range; one led by a code reads that
-    code's rows alone."""
-    return any(rv.res_type != "Patient" and not (demographic_prefix and _code_led(rv))
+    code's rows alone. A FHIRPath fallback reads each candidate's JSON: always."""
+    return any(rv.fhirpath or (rv.res_type != "Patient"
+                               and not (demographic_prefix and _code_led(rv)))
                for rv in _retrieves(plan))
 
 

@@ -15,22 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import (
-    ARRAY,
-    BigInteger,
     ColumnElement,
     and_,
-    any_,
-    bindparam,
-    column,
     exists,
-    func,
     select,
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.store.pklist import pk_in
 from app.store.schema import idx_date, idx_reference, idx_token, resource
 
 DAY_US = 86_400_000_000
@@ -83,10 +77,6 @@ class Scope:
     dialect: str = "sqlite"
 
 
-# Past this many pks of one type (250 Synthea patients have 37,000 Observations), a scope's
-# pks go as one parameter: PostgreSQL's protocol and SQLite take at most 32,767 per statement.
-LISTED_PKS = 5000
-
 SCOPED_TYPES = (
     "Condition",
     "Observation",
@@ -116,16 +106,7 @@ def owned(table: Any, res_type: str, scope: Scope | None) -> ColumnElement[bool]
     """Rows of the scope's resources of `res_type` (every row when no scope)."""
     if scope is None:
         return true()
-    pks = scope.pks[res_type] or [-1]
-    out: ColumnElement[bool]
-    if len(pks) <= LISTED_PKS:
-        out = table.c.res_pk.in_(pks)
-    elif scope.dialect == "postgresql":  # one array parameter: a statement takes 32,767
-        out = table.c.res_pk == any_(bindparam(None, pks, type_=ARRAY(BigInteger)))
-    else:  # one JSON parameter, read by SQLite as a list to look the pks up from
-        out = table.c.res_pk.in_(select(column("value")).select_from(
-            func.json_each(bindparam(None, orjson.dumps(pks).decode()))))
-    return out
+    return pk_in(table.c.res_pk, scope.pks[res_type], scope.dialect)
 
 
 def coded(col: Any, values: Iterable[str], scope: Scope | None) -> ColumnElement[bool]:

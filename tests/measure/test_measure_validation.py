@@ -58,8 +58,8 @@ BAD = {
     "unknown-definition": (custom(numerator="%HbA1cc.exists()"), NUMERATOR, "HbA1cc"),
     "unsupported-function": (custom(numerator="%HbA1c.first().exists()"), NUMERATOR, "first()"),
     "parse-error": (custom(numerator="%HbA1c.exists("), NUMERATOR, "end of expression"),
-    "where-without-parameter": (
-        custom(numerator="%HbA1c.where(note.text = 'fasting')"),
+    "where-fallback-syntax": (
+        custom(numerator="%HbA1c.where(note.text = ).exists()"),
         NUMERATOR,
         "note.text",
     ),

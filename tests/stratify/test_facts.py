@@ -91,13 +91,13 @@ async def test_facts_of_patients_with_more_resources_than_a_statement_takes_para
     client: httpx.AsyncClient, engine: Stratifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch of 250 Synthea patients owns ~37,000 Observations; their pks go to the fact
-    queries as one parameter past LISTED_PKS (a statement takes at most 32,767). Forced here
+    queries as one parameter past pklist.LISTED (a statement takes at most 32,767). Forced here
     for every scope: the facts must be those of the listed form."""
-    from app.stratify import queries
+    from app.store import pklist
 
     await post(client, _everything("p1"), _everything("p2"), extra=[team("team-x", "p1")])
     listed = {pid: await engine.facts_of(pid) for pid in ("p1", "p2")}
-    monkeypatch.setattr(queries, "LISTED_PKS", 0)
+    monkeypatch.setattr(pklist, "LISTED", 0)
     one_parameter = {pid: await engine.facts_of(pid) for pid in ("p1", "p2")}
     assert listed["p1"] is not None and listed["p1"].values["medicines"] == 4
     for pid in ("p1", "p2"):
