@@ -130,6 +130,17 @@ class Evaluator:
             q = q.where(r.c.id.in_(self.subject.select))
         return q
 
+    def live_patient(self, pid: Any) -> list[ColumnElement[bool]]:
+        """Tests that `pid` (a patient id found in index rows) is a live Patient of the
+        subject, each a look-up per patient."""
+        p = resource.alias("live")
+        out = [opaque(exists().where(p.c.res_type == "Patient", p.c.id == pid, ~p.c.deleted))]
+        if self.subject.kind == "patient" and self.subject.reference:
+            out.append(pid == self.subject.reference.split("/", 1)[1])
+        elif self.subject.select is not None:
+            out.append(opaque(pid.in_(self.subject.select)))
+        return out
+
     # -- retrieves --------------------------------------------------------------------------
 
     async def _where(self, res_type: str,
@@ -194,6 +205,10 @@ class Evaluator:
             self._ctes[key] = q.cte(self.cte_name("m")).prefix_with("MATERIALIZED")
         return self._ctes[key]
 
+    def new_statement(self) -> None:
+        """Forget the retrieves of the last statement: a CTE serves the statement it is in."""
+        self._ctes.clear()
+
     def cte_name(self, prefix: str) -> str:
         """A CTE name unique to this evaluator: its CTEs may meet in one statement."""
         self._names += 1
@@ -205,7 +220,15 @@ class Evaluator:
         base_key = (rv.res_type, rv.clauses, None if within is None else within.name)
         matches = self._ctes.get(base_key)
         if matches is None:
-            matches = self._shared(base_key, await self._base(rv, within))
+            everyone = self._ctes.get((rv.res_type, rv.clauses, None))
+            if within is not None and everyone is not None:
+                # read for every patient already in this statement (the initial population
+                # needs an HbA1c, the numerator tests the last one): keep its rows of these
+                q = select(*everyone.c).where(
+                    opaque(everyone.c.patient_id.in_(select(within.c.pid))))
+            else:
+                q = await self._base(rv, within)
+            matches = self._shared(base_key, q)
         if rv.latest is None:
             q = select(matches.c.pk, matches.c.patient_id)
         else:
@@ -359,6 +382,7 @@ class Evaluator:
         groups = (t.c.res_type == "Group", t.c.param == param, t.c.system == system,
                   *([t.c.code.in_(spec["codes"])] if spec.get("codes") else []))
         member = (x.c.res_type == "Group", x.c.param == "member", x.c.target_type == "Patient")
+
         return ValueSource(
             select(x.c.target_id.label("pid"), t.c.code.label("v"))
             .select_from(x.join(t, t.c.res_pk == x.c.res_pk))

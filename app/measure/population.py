@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     and_,
     case,
+    exists,
     false,
     func,
     literal,
@@ -176,6 +177,7 @@ class _Statement:
         self.atoms: dict[tuple[str, str | None], Any] = {}  # (plan, within) -> CTE
         self.within: Any = None  # the CTE of the patients that matter, once known
         self.scopes: dict[tuple[str, str | None], Any] = {}  # conjunction prefix -> CTE
+        self.probing = False  # Patient atoms as look-ups of the patient at hand (`driven`)
 
     def _join(self, sub: Any) -> Any:
         aliased = sub.subquery(f"j{len(self.joins)}")
@@ -192,6 +194,12 @@ class _Statement:
         a join would be planned from estimates the index tables cannot give. An atom
         computed for every patient serves everywhere; one computed `within` the initial
         population only in the populations inside it."""
+        if self.probing and isinstance(plan, Has | Retrieve):
+            rv = plan.source if isinstance(plan, Has) else plan
+            if rv.res_type == "Patient" and rv.latest is None and not rv.fhirpath:
+                # the patient's own index rows, one index look-up (patient_id leads)
+                base = await self.ev._base(rv)
+                return opaque(exists(base.where(base.selected_columns[1] == self.pid)))
         key = repr(plan)  # plans hold unhashable SortKeys; their repr is their value
         within = None if self.within is None else self.within.name
         cte = self.atoms.get((key, None))
@@ -199,8 +207,11 @@ class _Statement:
             cte = self.atoms.get((key, within))
         if cte is None:
             if isinstance(plan, Has | Retrieve):
+                # the retrieve's rows as they are: the hash of the IN test removes the
+                # duplicates (a DISTINCT first would hash every row twice)
                 rv = plan.source if isinstance(plan, Has) else plan
-                cte = self.cte(await self.ev.patients_select(rv, self.within))
+                cte = (await self.ev.matching(rv, self.within)).subquery()
+                cte = select(cte.c.patient_id.label("pid")).subquery()
             else:
                 cte = self.cte(await self.ev.counts_select(plan.source, self.within))
             self.atoms[(key, within)] = cte
@@ -223,6 +234,27 @@ class _Statement:
         if isinstance(plan, Not):
             return not_(await self.plan(plan.part))
         raise FhirError.of(500, "exception", f"unknown plan {type(plan).__name__}")
+
+    async def driven(self, plan: Any) -> Any:
+        """The initial population `A and B and C` as the patients of its first conjunct that
+        retrieves more than Patients (a diagnosis: a few thousand), each tested against the
+        others there; its Patient criteria (age, alive) become look-ups of that patient's own
+        rows instead of sets of most of the region. None when no conjunct can drive."""
+        parts = _conjuncts(plan)
+        driver = next((p for p in parts if isinstance(p, Has) and p.source.res_type
+                       != "Patient"), None)
+        if driver is None:
+            return None
+        rows = (await self.ev.matching(driver.source)).subquery()
+        found = select(rows.c.patient_id.label("pid")).distinct().subquery()
+        outer = self.pid, self.probing
+        self.pid, self.probing = found.c.pid, True
+        try:
+            flags = [await self.plan(p) for p in parts if p is not driver]
+        finally:
+            self.pid, self.probing = outer
+        return self.cte(select(found.c.pid).where(*self.ev.live_patient(found.c.pid),
+                                                  *[opaque(f) for f in flags]), "ip")
 
     async def conjunction(self, parts: list[Any]) -> ColumnElement[bool]:
         """`A and B and C`, left to right: B's retrieves are read only for the patients of A,
@@ -288,6 +320,7 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
     initial population is computed first, over the subject's patients, and the criteria of
     the others only for its patients: the latest blood pressure of the hypertensive, not of
     everyone who had one measured."""
+    ev.new_statement()
     # the subject's patients once (a team's members are looked up, not every scope's)
     u = (await ev.universe_select()).cte(ev.cte_name("u")).prefix_with("MATERIALIZED")
     st = _Statement(ev, u.c.pid)
@@ -297,9 +330,13 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
         ip_pop = group.populations.get(IP)
         plan_key = repr(ip_pop.plan if ip_pop is not None else None)
         if plan_key not in by_plan:
-            ip_flag = await st.plan(ip_pop.plan) if ip_pop is not None and ip_pop.plan \
-                else false()
-            by_plan[plan_key] = st.cte(select(u.c.pid).where(opaque(ip_flag)), "ip")
+            driven = await st.driven(ip_pop.plan) if ip_pop is not None and ip_pop.plan \
+                else None
+            if driven is None:
+                ip_flag = await st.plan(ip_pop.plan) if ip_pop is not None and ip_pop.plan \
+                    else false()
+                driven = st.cte(select(u.c.pid).where(opaque(ip_flag)), "ip")
+            by_plan[plan_key] = driven
         ips.append(by_plan[plan_key])
     distinct_ips = list(by_plan.values())
     base = ips[0] if len(distinct_ips) == 1 else st.cte(select(u.c.pid).where(opaque(or_(
@@ -325,24 +362,34 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
     flag_cols = [case((f, 1), else_=0).label(f"f{i}_{j}")
                  for i, spec in enumerate(specs)
                  for j, f in enumerate([spec.in_ip, *(f for _, f in spec.flags)])]
-    obs_cols = [spec.obs for spec in specs]
+    obs_cols = [spec.obs.label(f"o{i}") for i, spec in enumerate(specs)]
     joined: Any = base
     for j in st.joins:
         joined = joined.outerjoin(j, j.c.pid == base.c.pid)
+    row: list[Any] = [*keys, *flag_cols, *obs_cols, base.c.pid.label("pid")]
+    grouping: list[Any] = [*[k.element for k in keys], *[f.element for f in flag_cols]]
+    if ev.conn.dialect.name == "sqlite":
+        # each patient's values and flags computed once, then grouped: grouping on the
+        # expressions themselves makes SQLite evaluate them again (a third of its time);
+        # PostgreSQL computes them once either way, and materialising costs it
+        per_patient = st.cte(select(*row).select_from(joined), "v")
+        row = [per_patient.c[c.name] for c in row]
+        grouping = row[:len(keys) + len(flag_cols)]
+        joined = per_patient
+    keyed, observed = row[:len(keys) + len(flag_cols)], row[len(keys) + len(flag_cols):-1]
     if with_patients:
-        q = select(*keys, *flag_cols, literal(1).label("n"), *obs_cols,
-                   base.c.pid).select_from(joined)
+        q = select(*keyed, literal(1).label("n"), *observed, row[-1]).select_from(joined)
     else:
-        q = (select(*keys, *flag_cols, func.count().label("n"),
-                    *[func.sum(o) for o in obs_cols])
-             .select_from(joined)
-             .group_by(*[k.element for k in keys], *[f.element for f in flag_cols]))
+        q = (select(*keyed, func.count().label("n"), *[func.sum(o) for o in observed])
+             .select_from(joined).group_by(*grouping))
     if ev.conn.dialect.name == "postgresql":
         # parallel workers would each build every hashed SubPlan again; and a SubPlan whose
         # estimate outgrows hash memory is run once per patient instead of hashed (a region
         # of a million patients): let hash tables grow to 64 MB, sorts keep work_mem
         await ev.conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         await ev.conn.execute(text("SET LOCAL hash_mem_multiplier = 16"))
+        # the materialised sets (100,000 patient ids) stay in memory, not in temporary files
+        await ev.conn.execute(text("SET LOCAL work_mem = '64MB'"))
     return _tally(await ev.conn.execute(q), specs, variables, with_patients)
 
 

@@ -161,6 +161,8 @@ idx_composite = _index_table(
     Column("low2", BigInteger),  # date
     Column("high2", BigInteger),
     indexes=(("res_type", "param", "code1", "res_pk"),),
+    # a measure's probe of a resource's components (blood pressure < 140/90) is index-only
+    per_resource=("code1", "code2", "num2", "system1", "system2", "low2", "high2"),
 )
 
 INDEX_TABLES: dict[str, Table] = {
