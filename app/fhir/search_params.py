@@ -180,6 +180,23 @@ def _find_aliases(params: dict[str, SearchParam]) -> None:
 
 
 @functools.cache
+def carried_statuses() -> dict[str, list[str]]:
+    """Resource type -> the token parameters (at most two) whose code its token index rows
+    carry (fhir_profiles/search/carried-status.json); checked against the registry."""
+    path = PROFILES / "search" / "carried-status.json"
+    params: dict[str, list[str]] = orjson.loads(path.read_bytes())["parameters"]
+    reg = registry()
+    for res_type, codes in params.items():
+        if not 1 <= len(codes) <= 2:
+            raise ValueError(f"{path}: {res_type} carries one or two parameters")
+        for code in codes:
+            sp = reg.get(res_type, code)
+            if sp is None or sp.type != "token" or sp.index_params() != (code,):
+                raise ValueError(f"{path}: {res_type}.{code} is not a stored token parameter")
+    return params
+
+
+@functools.cache
 def clinical_dates() -> dict[str, str]:
     """Resource type -> the date parameter whose range its token index rows carry
     (fhir_profiles/search/clinical-date.json); checked against the registry."""

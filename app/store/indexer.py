@@ -15,7 +15,7 @@ from app.fhir.dates import MAX_US, MIN_US, DateError, date_range
 from app.fhir.definitions import patient_compartment
 from app.fhir.paths import reference_type
 from app.fhir.references import parse_reference
-from app.fhir.search_params import SearchParam, clinical_dates, registry
+from app.fhir.search_params import SearchParam, carried_statuses, clinical_dates, registry
 from app.fhir.text import MAX_INDEXED, fold
 
 Row = tuple[Any, ...]
@@ -23,7 +23,7 @@ Row = tuple[Any, ...]
 
 @dataclass(slots=True)
 class IndexRows:
-    # (param, system, code, folded text, clinical date low, high)
+    # (param, system, code, folded text, clinical date low, high, carried status 1, 2)
     token: list[Row] = field(default_factory=list)
     string: list[Row] = field(default_factory=list)  # (param, value, exact)
     date: list[Row] = field(default_factory=list)  # (param, low, high)
@@ -242,8 +242,21 @@ def index_resource(res_type: str, resource: dict[str, Any]) -> IndexRows:
     carried = clinical_dates().get(res_type)
     spans = [(lo, hi) for code, lo, hi in out.date if code == carried] if carried else []
     span = (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else (None, None)
-    out.token = [(*row, *span) for row in out.token]
+    statuses = [_carried_status(out.token, p) for p in carried_statuses().get(res_type, ())]
+    statuses += [None] * (2 - len(statuses))
+    out.token = [(*row, *span, *statuses) for row in out.token]
     return out
+
+
+def _carried_status(rows: list[Row], param: str) -> str | None:
+    """The code the token rows carry for `param`: its one code, '' for none, None (look it
+    up) for several."""
+    codes = {(row[1], row[2]) for row in rows if row[0] == param and row[2] is not None}
+    if not codes:
+        return ""
+    if len(codes) > 1 or len(next(iter(codes))[1]) > 64:
+        return None
+    return str(next(iter(codes))[1])
 
 
 def compartment_owner(res_type: str, res_id: str, rows: IndexRows) -> str | None:

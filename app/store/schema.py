@@ -101,9 +101,15 @@ idx_token = _index_table(
     # period are then one range of the code index
     Column("low", BigInteger),
     Column("high", BigInteger),
+    # the code of its resource's status parameters (fhir_profiles/search/carried-status.json:
+    # '' none, NULL several): a code and a status are then one range of the code index
+    Column("status1", String(64)),
+    Column("status2", String(64)),
     indexes=(
-        ("res_type", "param", "code", "system", "res_pk", "patient_id", "low", "high"),
-        ("res_type", "param", "code", "patient_id", "system", "res_pk", "low", "high"),
+        ("res_type", "param", "code", "system", "res_pk", "patient_id", "low", "high",
+         "status1", "status2"),
+        ("res_type", "param", "code", "patient_id", "system", "res_pk", "low", "high",
+         "status1", "status2"),
     ),
     per_resource=("code", "system"),
 )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Select,
     and_,
     case,
+    exists,
     false,
     func,
     literal,
@@ -31,7 +32,7 @@ from app.fhir.dates import DateError, date_range
 from app.fhir.errors import FhirError, Issue
 from app.fhir.query import Clause, split_escaped, split_prefix, unescape
 from app.fhir.references import parse_reference
-from app.fhir.search_params import SearchParam, clinical_dates, registry
+from app.fhir.search_params import SearchParam, carried_statuses, clinical_dates, registry
 from app.fhir.text import fold
 from app.store.schema import (
     idx_composite,
@@ -91,6 +92,22 @@ def opaque(test: ColumnElement[bool]) -> ColumnElement[bool]:
     IN sub-selects into joins: PostgreSQL keeps them as hashed SubPlans (built once, whatever
     the row estimates say) and SQLite as ephemeral indexes."""
     return case((test, 1), else_=0) == 1
+
+
+def _carried_status(column: Any, res_type: str, c: Clause) -> ColumnElement[bool]:
+    """`status=a,b` (or `status:not=a,b`) on the rows of the lead clause, by the code they
+    carry; where they carry none (NULL: the resource has several), the status rows of that
+    resource are looked up as the clause alone would."""
+    codes = list(dict.fromkeys(c.values))
+    x = idx_token.alias()
+    has = exists().where(x.c.res_pk == idx_token.c.res_pk, x.c.res_type == res_type,
+                         x.c.param == c.name, x.c.code.in_(codes))
+    # opaque: a filter on the lead's index rows, never an index condition (PostgreSQL would
+    # OR two bitmap scans of the code index and read the table)
+    if c.modifier == "not":
+        return opaque(or_(and_(column.is_not(None), column.not_in(codes)),
+                          and_(column.is_(None), ~has)))
+    return opaque(or_(column.in_(codes), and_(column.is_(None), has)))
 
 
 def _like_escape(v: str) -> str:
@@ -231,24 +248,36 @@ class Compiler:
         """Token rows carry their resource's clinical date (fhir_profiles/search/
         clinical-date.json, its earliest start and latest end): a `ge`, `gt`, `le` or `lt`
         clause on that parameter is then a condition on the rows of the first plain token
-        clause, the same test the date index would make of the resource's date rows."""
+        clause, the same test the date index would make of the resource's date rows. They
+        carry its status codes too (carried-status.json): a plain or `:not` clause of codes
+        on such a parameter is a condition on those rows as well (`_carried_status`)."""
         carried = clinical_dates().get(res_type)
-        if carried is None:
+        statuses = carried_statuses().get(res_type, [])
+        if carried is None and not statuses:
             return clauses, None, []
-        lead = next((c for c in clauses if c.chain is None and c.has is None
-                     and c.modifier in (None, "in") and c.name not in ("_id", "_lastUpdated")
-                     and (sp := self.reg.get(res_type, c.name)) is not None
-                     and sp.type == "token" and not sp.union_of), None)
+        candidates = [c for c in clauses if c.chain is None and c.has is None
+                      and c.modifier in (None, "in") and c.name not in ("_id", "_lastUpdated")
+                      and (sp := self.reg.get(res_type, c.name)) is not None
+                      and sp.type == "token" and not sp.union_of]
+        # a status clause leads only when nothing else can (it is the larger range)
+        lead = next((c for c in candidates if c.name not in statuses),
+                    candidates[0] if candidates else None)
         if lead is None:
             return clauses, None, []
         kept, conds = [], []
         for c in clauses:
-            if c.name == carried and c.modifier is None and c.chain is None \
-                    and c.has is None and len(c.values) == 1:
-                prefix, lo, hi = _date_value(c.values[0])
-                if prefix in ("ge", "gt", "le", "lt"):
-                    conds.append(_range_pred(idx_token.c.low, idx_token.c.high, prefix, lo,
-                                             hi))
+            if c is not lead and c.chain is None and c.has is None:
+                if carried is not None and c.name == carried and c.modifier is None \
+                        and len(c.values) == 1:
+                    prefix, lo, hi = _date_value(c.values[0])
+                    if prefix in ("ge", "gt", "le", "lt"):
+                        conds.append(_range_pred(idx_token.c.low, idx_token.c.high, prefix,
+                                                 lo, hi))
+                        continue
+                if c.name in statuses and c.modifier in (None, "not") and c.values and all(
+                        v and "|" not in v and "\\" not in v for v in c.values):
+                    column = (idx_token.c.status1, idx_token.c.status2)[statuses.index(c.name)]
+                    conds.append(_carried_status(column, res_type, c))
                     continue
             kept.append(c)
         return kept, lead, conds
