@@ -120,6 +120,7 @@ class Evaluator:
     _valuesets: dict[str, list[tuple[str | None, str | None]]] = field(default_factory=dict)
     _ctes: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     _names: int = 0
+    universe: Any = None  # the CTE of the subject's patients in the statement being built
 
     # -- the subject ------------------------------------------------------------------------
 
@@ -138,8 +139,15 @@ class Evaluator:
         if self.subject.kind == "patient" and self.subject.reference:
             out.append(pid == self.subject.reference.split("/", 1)[1])
         elif self.subject.select is not None:
-            out.append(opaque(pid.in_(self.subject.select)))
+            out.append(opaque(pid.in_(self._subject_patients())))
         return out
+
+    def _subject_patients(self) -> Any:
+        """SELECT of the subject's patients: the statement's universe CTE once there is one
+        (a team's members are looked up once, not once per retrieve)."""
+        if self.universe is not None:
+            return select(self.universe.c.pid)
+        return self.subject.select
 
     # -- retrieves --------------------------------------------------------------------------
 
@@ -193,7 +201,7 @@ class Evaluator:
         if self.subject.kind == "patient" and self.subject.reference:
             out.append(owner == self.subject.reference.split("/", 1)[1])
         elif self.subject.select is not None:
-            out.append(opaque(owner.in_(self.subject.select)))
+            out.append(opaque(owner.in_(self._subject_patients())))
         if within is not None:  # only these patients' resources matter
             out.append(opaque(owner.in_(select(within.c.pid))))
         return out
@@ -208,6 +216,7 @@ class Evaluator:
     def new_statement(self) -> None:
         """Forget the retrieves of the last statement: a CTE serves the statement it is in."""
         self._ctes.clear()
+        self.universe = None
 
     def cte_name(self, prefix: str) -> str:
         """A CTE name unique to this evaluator: its CTEs may meet in one statement."""

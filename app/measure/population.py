@@ -323,6 +323,7 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
     ev.new_statement()
     # the subject's patients once (a team's members are looked up, not every scope's)
     u = (await ev.universe_select()).cte(ev.cte_name("u")).prefix_with("MATERIALIZED")
+    ev.universe = u
     st = _Statement(ev, u.c.pid)
     ips = []
     by_plan: dict[str, Any] = {}
@@ -401,6 +402,7 @@ def _tally(rows: Any, specs: list[_Spec], variables: list[str],
     present = [spec.present for spec in specs]
     nkeys = len(variables)
     nflags = sum(1 + len(spec.flags) for spec in specs)
+    seen: dict[tuple[int, tuple[Any, ...]], frozenset[str]] = {}
     for row in rows:
         key = tuple("unknown" if v is None else str(v) for v in row[:nkeys])
         n = int(row[nkeys + nflags])
@@ -410,10 +412,12 @@ def _tally(rows: Any, specs: list[_Spec], variables: list[str],
             at += 1 + len(spec.flags)
             if not in_ip:
                 continue
-            raw = {IP: True, **{code: bool(v) for (code, _), v in zip(spec.flags, raw_flags,
-                                                                       strict=True)}}
-            slot = merged[i].setdefault((key, contained(spec.scoring, raw, present[i])),
-                                        [0, 0, []])
+            pops = seen.get((i, raw_flags))
+            if pops is None:  # a few distinct flag combinations, many patients
+                raw = {IP: True, **{code: bool(v) for (code, _), v in zip(
+                    spec.flags, raw_flags, strict=True)}}
+                pops = seen[(i, raw_flags)] = contained(spec.scoring, raw, present[i])
+            slot = merged[i].setdefault((key, pops), [0, 0, []])
             slot[0] += n
             slot[1] += int(row[nkeys + nflags + 1 + i] or 0)
             if with_patients:
