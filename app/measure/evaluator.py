@@ -200,7 +200,8 @@ class Evaluator:
         out = []
         if self.subject.kind == "patient" and self.subject.reference:
             out.append(owner == self.subject.reference.split("/", 1)[1])
-        elif self.subject.select is not None:
+        elif self.subject.select is not None and within is None:
+            # (`within` holds patients of the subject only: one set to test is enough)
             out.append(opaque(owner.in_(self._subject_patients())))
         if within is not None:  # only these patients' resources matter
             out.append(opaque(owner.in_(select(within.c.pid))))
