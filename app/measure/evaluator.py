@@ -131,11 +131,12 @@ class Evaluator:
             q = q.where(r.c.id.in_(self.subject.select))
         return q
 
-    def live_patient(self, pid: Any) -> list[ColumnElement[bool]]:
+    def live_patient(self, pid: Any, exists_known: bool = False) -> list[ColumnElement[bool]]:
         """Tests that `pid` (a patient id found in index rows) is a live Patient of the
-        subject, each a look-up per patient."""
+        subject, each a look-up per patient (the first unless `exists_known`)."""
         p = resource.alias("live")
-        out = [opaque(exists().where(p.c.res_type == "Patient", p.c.id == pid, ~p.c.deleted))]
+        out = [] if exists_known else [opaque(exists().where(
+            p.c.res_type == "Patient", p.c.id == pid, ~p.c.deleted))]
         if self.subject.kind == "patient" and self.subject.reference:
             out.append(pid == self.subject.reference.split("/", 1)[1])
         elif self.subject.select is not None:

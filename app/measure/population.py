@@ -253,8 +253,11 @@ class _Statement:
             flags = [await self.plan(p) for p in parts if p is not driver]
         finally:
             self.pid, self.probing = outer
-        return self.cte(select(found.c.pid).where(*self.ev.live_patient(found.c.pid),
-                                                  *[opaque(f) for f in flags]), "ip")
+        # a Patient criterion met (adult) means a live Patient: only live resources have
+        # index rows; else each patient found is looked up
+        own = any(isinstance(p, Has) and p.source.res_type == "Patient" for p in parts)
+        live = self.ev.live_patient(found.c.pid, exists_known=own)
+        return self.cte(select(found.c.pid).where(*live, *[opaque(f) for f in flags]), "ip")
 
     async def conjunction(self, parts: list[Any]) -> ColumnElement[bool]:
         """`A and B and C`, left to right: B's retrieves are read only for the patients of A,
