@@ -308,11 +308,6 @@ class Evaluator:
         ).label("rn")).subquery()
         return select(ranked.c.pk, ranked.c.patient_id).where(ranked.c.rn == 1)
 
-    async def patients_select(self, rv: Retrieve, within: Any = None) -> Select[Any]:
-        """SELECT pid: the distinct patients with at least one resource the retrieve keeps."""
-        sub = (await self.matching(rv, within)).subquery()
-        return select(sub.c.patient_id.label("pid")).distinct()
-
     async def counts_select(self, rv: Retrieve, within: Any = None) -> Select[Any]:
         """SELECT pid, n: per patient, the number of resources the retrieve keeps."""
         sub = (await self.matching(rv, within)).subquery()

@@ -210,8 +210,8 @@ class _Statement:
                 # the retrieve's rows as they are: the hash of the IN test removes the
                 # duplicates (a DISTINCT first would hash every row twice)
                 rv = plan.source if isinstance(plan, Has) else plan
-                cte = (await self.ev.matching(rv, self.within)).subquery()
-                cte = select(cte.c.patient_id.label("pid")).subquery()
+                rows = (await self.ev.matching(rv, self.within)).subquery()
+                cte = select(rows.c.patient_id.label("pid")).subquery()
             else:
                 cte = self.cte(await self.ev.counts_select(plan.source, self.within))
             self.atoms[(key, within)] = cte
