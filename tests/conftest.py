@@ -6,8 +6,10 @@ database is created for the session and dropped after. In CI a missing server fa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tarfile
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -38,15 +40,29 @@ def _pg_admin_dsn(url: str) -> str:
         f" password={u.password}" if u.password else "")
 
 
+@contextlib.contextmanager
+def fresh_database(backend: str, prefix: str = "phm_server") -> Iterator[str]:
+    """An empty database of its own (a SQLite file, or a database on the PostgreSQL server of
+    PHM_TEST_POSTGRES_URL), dropped afterwards; whoever uses it creates the schema."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix=f"{prefix}_") as folder:
+            yield f"sqlite+aiosqlite:///{folder}/phm.db"
+        return
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = _pg_admin_dsn(PG_URL)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    name = f"phm_test_{uuid.uuid4().hex[:8]}"
-    dsn = _pg_admin_dsn(PG_URL)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("postgresql", "phm_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

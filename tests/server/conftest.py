@@ -9,36 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
-import psycopg
-from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL, ROOT, _pg_admin_dsn
-
-
-@contextlib.contextmanager
-def fresh_database(backend: str) -> Iterator[str]:
-    """An empty database of its own (a SQLite file, or a database on the PostgreSQL server of
-    PHM_TEST_POSTGRES_URL), dropped afterwards; the server creates the schema."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="phm_server_") as folder:
-            yield f"sqlite+aiosqlite:///{folder}/phm.db"
-        return
-    name = f"phm_server_{uuid.uuid4().hex[:8]}"
-    admin = _pg_admin_dsn(PG_URL)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+from tests.conftest import ROOT
 
 
 def _free_port() -> int:

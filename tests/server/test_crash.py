@@ -19,8 +19,8 @@ import orjson
 import psycopg
 from sqlalchemy.engine import make_url
 
-from tests.conftest import FHIR_JSON, _pg_admin_dsn
-from tests.server.conftest import fresh_database, serve
+from tests.conftest import FHIR_JSON, _pg_admin_dsn, fresh_database
+from tests.server.conftest import serve
 
 OBSERVATIONS = 4000
 

@@ -13,7 +13,8 @@ import pytest
 from fhirpy import AsyncFHIRClient
 from fhirpy.base.exceptions import MultipleResourcesFound, ResourceNotFound
 
-from tests.server.conftest import fresh_database, serve
+from tests.conftest import fresh_database
+from tests.server.conftest import serve
 
 SYSTEM = "https://phm-fhir.be/fhir/NamingSystem/test-patient"
 LOINC = "http://loinc.org"

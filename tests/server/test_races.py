@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FHIR_JSON
-from tests.server.conftest import fresh_database, serve
+from tests.conftest import FHIR_JSON, fresh_database
+from tests.server.conftest import serve
 
 SYSTEM = "https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/ssin"
 CLIENTS = 6

@@ -7,22 +7,19 @@ filled in, and they must be equal."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from app.main import create_app
 from app.store.migrate import alembic_config
 from tests.api.test_search_carried_status import CLINICAL, SNOMED, VERIFICATION, _concept
-from tests.conftest import FHIR_JSON, PG_URL, _pg_admin_dsn
+from tests.conftest import FHIR_JSON, fresh_database
 
 ROWS = (
     "SELECT res_pk, param, coalesce(system, ''), coalesce(code, ''), status1, status2 "
@@ -31,18 +28,10 @@ ROWS = (
 
 
 @pytest.fixture
-def fresh_url(backend: str, tmp_path: Any) -> Iterator[str]:
+def fresh_url(backend: str) -> Iterator[str]:
     """A database of its own (this test takes it back and forth through revisions)."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}"
-        return
-    name = f"phm_mig_{uuid.uuid4().hex[:8]}"
-    dsn = _pg_admin_dsn(PG_URL)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(backend, "phm_migrations") as url:
+        yield url
 
 
 def _rows(url: str) -> list[tuple[Any, ...]]:
