@@ -91,6 +91,11 @@ async def test_where_without_a_search_parameter_runs_as_fhirpath(
     used = {e["reference"] for e in one["evaluatedResource"]}
     assert any(ref.startswith("Observation/fb-second-") for ref in used), used
 
+    # `.exists(criteria)` is `.where(criteria).exists()`
+    await store(measure_client, custom(numerator="%HbA1c.exists(interpretation.coding.code = 'H')"))
+    again = await evaluate(measure_client, "custom", reportType="subject-list")
+    assert memberships(again) == got
+
 
 async def test_sql_and_fhirpath_conjuncts_of_one_where(measure_client: httpx.AsyncClient) -> None:
     """`value > 8 '%'` stays SQL; the parenthesised `or` of flags runs in FHIRPath."""
