@@ -133,6 +133,13 @@ def _worth_a_scope(plan: Any, demographic_prefix: bool) -> bool:
                for rv in _retrieves(plan))
 
 
+def _negated_patient(rv: Retrieve) -> bool:
+    """`Patient?x:not=v` alone: the patients without that value, which for live Patients is
+    `not Patient?x=v`."""
+    return rv.res_type == "Patient" and len(rv.clauses) == 1 and rv.latest is None \
+        and not rv.fhirpath and rv.clauses[0][0].endswith(":not")
+
+
 def _code_led(rv: Retrieve) -> bool:
     """Whether the retrieve's first clause is a plain or `:in` token clause (its lead)."""
     if not rv.clauses:
@@ -194,6 +201,15 @@ class _Statement:
         a join would be planned from estimates the index tables cannot give. An atom
         computed for every patient serves everywhere; one computed `within` the initial
         population only in the populations inside it."""
+        if isinstance(plan, Has | Retrieve):
+            rv = plan.source if isinstance(plan, Has) else plan
+            if _negated_patient(rv):
+                # `Patient?active:not=false`: the few Patients with the value, negated, not
+                # the set of nearly everyone (a patient here is a live Patient already, or
+                # `driven` looks it up)
+                name, value = rv.clauses[0]
+                return not_(await self.atom(Has(Retrieve("Patient", (
+                    (name.removesuffix(":not"), value),)))))
         if self.probing and isinstance(plan, Has | Retrieve):
             rv = plan.source if isinstance(plan, Has) else plan
             if rv.res_type == "Patient" and rv.latest is None and not rv.fhirpath:
@@ -255,7 +271,8 @@ class _Statement:
             self.pid, self.probing = outer
         # a Patient criterion met (adult) means a live Patient: only live resources have
         # index rows; else each patient found is looked up
-        own = any(isinstance(p, Has) and p.source.res_type == "Patient" for p in parts)
+        own = any(isinstance(p, Has) and p.source.res_type == "Patient"
+                  and not _negated_patient(p.source) for p in parts)
         live = self.ev.live_patient(found.c.pid, exists_known=own)
         return self.cte(select(found.c.pid).where(*live, *[opaque(f) for f in flags]), "ip")
 
