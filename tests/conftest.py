@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -93,13 +94,46 @@ async def _truncate(application: object) -> None:
             await conn.exec_driver_sql(f"DELETE FROM {table.name}")
 
 
+@contextlib.asynccontextmanager
+async def second_app(database_url: str, **settings: Any) -> AsyncIterator[object]:
+    """Another app on the test database (already migrated) with other settings."""
+    application = create_app(Settings(database_url=database_url, base_url="http://testserver",
+                                      auto_migrate=False, **settings))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@contextlib.asynccontextmanager
+async def client_of(application: object, headers: dict[str, str] | None = None
+                    ) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of an app, through ASGI."""
+    transport = httpx.ASGITransport(app=application)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 headers=FHIR_JSON if headers is None else headers) as c:
+        yield c
+
+
 @pytest.fixture
 async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on an empty database (tables emptied before each test)."""
     await _truncate(app)
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                 headers=FHIR_JSON) as c:
+    async with client_of(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+async def lenient_app(database_url: str) -> AsyncIterator[object]:
+    async with second_app(database_url, enforce_referential_integrity=False) as application:
+        yield application
+
+
+@pytest.fixture
+async def lenient_client(
+    lenient_app: object,
+    client: httpx.AsyncClient,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Like `client` (same emptied database) but references need not resolve."""
+    async with client_of(lenient_app) as c:
         yield c
 
 

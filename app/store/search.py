@@ -71,7 +71,7 @@ class CompileContext:
 _BOUNDS: list[tuple[int | None, int | None]] = [(None, None)]
 
 
-# Conditions on the carried clinical date, for the token clause being compiled.
+# Conditions on the carried clinical date and status codes, for the token clause being compiled.
 _CARRIED: list[list[ColumnElement[bool]]] = [[]]
 
 
@@ -226,7 +226,7 @@ class Compiler:
 
     def clause_list(self, res_type: str, clauses: list[Clause]) -> list[ColumnElement[bool]]:
         """One predicate over `r` per clause (none for an ignored unknown parameter)."""
-        clauses, lead, carried = self._carry_dates(res_type, clauses)
+        clauses, lead, carried = self._carry_to_lead(res_type, clauses)
         preds = []
         for c in clauses:
             # the pk bound holds for this resource's own index rows only (not chains, _has)
@@ -243,7 +243,7 @@ class Compiler:
                 preds.append(p)
         return preds
 
-    def _carry_dates(self, res_type: str, clauses: list[Clause]
+    def _carry_to_lead(self, res_type: str, clauses: list[Clause]
                      ) -> tuple[list[Clause], Clause | None, list[ColumnElement[bool]]]:
         """Token rows carry their resource's clinical date (fhir_profiles/search/
         clinical-date.json, its earliest start and latest end): a `ge`, `gt`, `le` or `lt`

@@ -3,17 +3,13 @@ client on an app with referential integrity off (for resources whose targets are
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from jsonschema import Draft6Validator
 
-from app.config import Settings
-from app.main import create_app
-from tests.conftest import FHIR_JSON, SHARED
+from tests.conftest import SHARED
 
 
 class SchemaCheck:
@@ -45,30 +41,3 @@ class SchemaCheck:
 @pytest.fixture(scope="session")
 def fhir_schema() -> SchemaCheck:
     return SchemaCheck()
-
-
-@pytest.fixture(scope="module")
-async def lenient_app(database_url: str) -> AsyncIterator[object]:
-    application = create_app(
-        Settings(
-            database_url=database_url,
-            base_url="http://testserver",
-            enforce_referential_integrity=False,
-            auto_migrate=False,
-        )
-    )
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def lenient_client(
-    lenient_app: object,
-    client: httpx.AsyncClient,
-) -> AsyncIterator[httpx.AsyncClient]:
-    """Like `client` (same emptied database) but references need not resolve."""
-    transport = httpx.ASGITransport(app=lenient_app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=FHIR_JSON
-    ) as c:
-        yield c

@@ -9,9 +9,8 @@ import httpx
 import orjson
 import pytest
 
-from app.config import Settings
-from app.main import create_app
 from tests.api.fhir import assert_outcome, create, patient, search
+from tests.conftest import client_of, second_app
 
 SMALL_LIMIT = 2_000
 
@@ -19,15 +18,7 @@ SMALL_LIMIT = 2_000
 @pytest.fixture(scope="module")
 async def small_app(database_url: str) -> AsyncIterator[object]:
     """A second app on the same database with a small body limit."""
-    application = create_app(
-        Settings(
-            database_url=database_url,
-            base_url="http://testserver",
-            max_body_bytes=SMALL_LIMIT,
-            auto_migrate=False,
-        )
-    )
-    async with application.router.lifespan_context(application):
+    async with second_app(database_url, max_body_bytes=SMALL_LIMIT) as application:
         yield application
 
 
@@ -36,12 +27,7 @@ async def small_client(
     small_app: object,
     client: httpx.AsyncClient,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=small_app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://testserver",
-        headers={"content-type": "application/fhir+json"},
-    ) as c:
+    async with client_of(small_app, {"content-type": "application/fhir+json"}) as c:
         yield c
 
 

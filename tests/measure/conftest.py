@@ -9,10 +9,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.config import Settings
-from app.main import create_app
 from app.store.profiles import load_profiles
-from tests.conftest import FHIR_JSON
+from tests.conftest import client_of, second_app
 
 
 @pytest.fixture
@@ -43,16 +41,9 @@ def analyze(app: object) -> Callable[[], Awaitable[None]]:
 async def structural_app(database_url: str) -> AsyncIterator[object]:
     """A second app on the same database that validates structure only (no fhir.resources
     models): loading external bundles is several times faster, and they are valid R4."""
-    application = create_app(
-        Settings(
-            database_url=database_url,
-            base_url="http://testserver",
-            validation="structural",
-            auto_migrate=False,
-            load_profiles=False,
-        )
-    )
-    async with application.router.lifespan_context(application):
+    async with second_app(
+        database_url, validation="structural", load_profiles=False
+    ) as application:
         yield application
 
 
@@ -61,8 +52,5 @@ async def loader(
     structural_app: object, measure_client: httpx.AsyncClient
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client of `structural_app` on the database of `measure_client`."""
-    transport = httpx.ASGITransport(app=structural_app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=FHIR_JSON
-    ) as c:
+    async with client_of(structural_app) as c:
         yield c

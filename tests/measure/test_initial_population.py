@@ -1,19 +1,15 @@
 """An initial population driven from its diagnosis (the patients of `%T2DCondition`, each tested
 against the Patient criteria) holds live Patients of the subject only, as one computed over
 the subject's Patients would: a condition whose subject Patient does not exist or was deleted
-(dangling references, which a server with PHM_ENFORCE_REFERENTIAL_INTEGRITY=false accepts)
+(dangling references, which a server with PHM_ENFORCE_REFERENTIAL_INTEGRITY=false accepts:
+`lenient_client`)
 counts nowhere."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
-from app.config import Settings
-from app.main import create_app
-from tests.conftest import FHIR_JSON
 from tests.measure.reports import counts, evaluate, memberships
 from tests.measure.resources import T2D_SNOMED, condition, hba1c, patient, post_transaction
 from tests.measure.test_measure_validation import QUERY, custom
@@ -21,33 +17,6 @@ from tests.measure.test_measure_validation import QUERY, custom
 IP, DEN, NUM = "initial-population", "denominator", "numerator"
 
 ACTIVE = ("Active", (QUERY, "Patient?active:not=false"))
-
-
-@pytest.fixture(scope="module")
-async def lenient_app(database_url: str) -> AsyncIterator[object]:
-    """A second app on the same database that accepts references to nothing."""
-    application = create_app(
-        Settings(
-            database_url=database_url,
-            base_url="http://testserver",
-            enforce_referential_integrity=False,
-            auto_migrate=False,
-            load_profiles=False,
-        )
-    )
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def lenient(
-    lenient_app: object, measure_client: httpx.AsyncClient
-) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=lenient_app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=FHIR_JSON
-    ) as c:
-        yield c
 
 
 @pytest.mark.parametrize(
@@ -61,7 +30,7 @@ async def lenient(
 )
 async def test_driven_population_holds_live_patients_only(
     measure_client: httpx.AsyncClient,
-    lenient: httpx.AsyncClient,
+    lenient_client: httpx.AsyncClient,
     population: str,
     definitions: dict[str, tuple[str, str]],
 ) -> None:
@@ -70,7 +39,7 @@ async def test_driven_population_holds_live_patients_only(
     r = await measure_client.put("/Measure/custom", json=m)
     assert r.status_code in (200, 201), r.text
     await post_transaction(
-        lenient,
+        lenient_client,
         [
             patient("live-1", "1960-01-01"),
             condition("live-1", T2D_SNOMED),
@@ -86,7 +55,7 @@ async def test_driven_population_holds_live_patients_only(
         ],
     )
     # deleted while its condition and result stay (possible without integrity checks)
-    r = await lenient.delete("/Patient/gone-1")
+    r = await lenient_client.delete("/Patient/gone-1")
     assert r.status_code in (200, 204), r.text
     report = await evaluate(measure_client, "custom", reportType="subject-list")
     got = memberships(report)

@@ -22,6 +22,15 @@ async def _observations(client: httpx.AsyncClient, n: int) -> list[dict[str, Any
     ]
 
 
+async def _observation_pks(app: Any) -> dict[str, int]:
+    """id -> pk of the stored Observations."""
+    async with app.state.db.read() as conn:
+        rows = await conn.execute(
+            select(resource.c.id, resource.c.pk).where(resource.c.res_type == "Observation")
+        )
+        return {rid: pk for rid, pk in rows}
+
+
 async def _current(app: Any, ids_: list[str]) -> dict[str, tuple[int, int]]:
     """id -> (version, number of index rows)."""
     db = app.state.db
@@ -49,13 +58,7 @@ async def test_bulk_rewrite_replaces_versions_and_index_rows(
     made = await _observations(client, 30)
     before = await _current(app, [o["id"] for o in made])
     cur = {o["id"]: o for o in made}
-    async with app.state.db.read() as conn:
-        pks = dict(
-            (rid, pk)
-            for rid, pk in await conn.execute(
-                select(resource.c.id, resource.c.pk).where(resource.c.res_type == "Observation")
-            )
-        )
+    pks = await _observation_pks(app)
     now = now_us()
     writes = []
     for k, (rid, body) in enumerate(cur.items()):
@@ -84,13 +87,7 @@ async def test_a_failed_bulk_rewrite_writes_nothing(client: httpx.AsyncClient, a
     the resource rows were updated and the index rows deleted; the rollback undoes all of it."""
     made = await _observations(client, 12)
     before = await _current(app, [o["id"] for o in made])
-    async with app.state.db.read() as conn:
-        pks = dict(
-            (rid, pk)
-            for rid, pk in await conn.execute(
-                select(resource.c.id, resource.c.pk).where(resource.c.res_type == "Observation")
-            )
-        )
+    pks = await _observation_pks(app)
     now = now_us()
     writes = [
         stage(
