@@ -323,13 +323,18 @@ class Evaluator:
 
     # -- stratifier values ------------------------------------------------------------------
 
+    @staticmethod
+    def same_values(variable: str) -> str:
+        """The variable naming the same values: `%sex` is `Patient.gender` (a Measure may
+        stratify by one and report the other as supplemental data: one CASE for both)."""
+        return "Patient.gender" if variable == "sex" else variable
+
     def value_source(self, variable: str) -> ValueSource:
         """Where a stratifier's values come from: a context variable or `Patient.<param>`."""
         ctx = evaluation_context()
+        variable = self.same_values(variable)
         if variable == "ageBand":
             return self._age_bands(ctx["ageBands"])
-        if variable == "sex":
-            return self._patient_param("gender")
         if variable.startswith("Patient."):
             return self._patient_param(variable.split(".", 1)[1])
         if variable in ctx.get("groups", {}):
@@ -399,18 +404,22 @@ class Evaluator:
             lambda v: select(x.c.target_id).where(
                 x.c.res_pk.in_(select(t.c.res_pk).where(*groups, t.c.code == v)),
                 *member[1:]),
-            spec.get("default"))  # e.g. "none": outside every Group of this axis
+            spec.get("default"),  # e.g. "none": outside every Group of this axis
+            spec.get("codes"))
 
 
 @dataclass
 class ValueSource:
     """A stratifier's values: `rows` (pid, v) lists every value of every patient, `values`
-    the distinct values in order (a query, or known), `members(v)` the patients with v."""
+    the distinct values in order (a query, or known), `members(v)` the patients with v.
+    `order`, when known, ranks the values: a patient with several (in two stratum Groups)
+    has the first."""
 
     rows: Select[Any] | None
     values: Select[Any] | list[str]
     members: Callable[[Any], Select[Any]]
     default: str | None = None
+    order: list[str] | None = None
 
 
 _EPOCH = date(1970, 1, 1).toordinal()

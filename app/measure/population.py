@@ -299,11 +299,15 @@ class _Statement:
 
     async def value(self, variable: str) -> ColumnElement[Any]:
         """The patient's value: `CASE WHEN pid IN (patients with value 1) THEN 1 ...`, in
-        the values' order (a patient in two teams counts in the first); past a few dozen
-        values, a join on the patients' smallest value."""
+        the values' order (a patient in two teams counts in the first: the smallest code, or
+        the first listed in the evaluation context, where the commonest value comes first);
+        past a few dozen values, a join on the patients' smallest value."""
         src = self.ev.value_source(variable)
         values = src.values if isinstance(src.values, list) else [
             row[0] for row in await self.ev.conn.execute(src.values)]
+        if src.order is not None:
+            rank = {v: i for i, v in enumerate(src.order)}
+            values = sorted(values, key=lambda v: rank.get(v, len(rank)))
         if len(values) <= MAX_CASES or src.rows is None:
             whens = [(self.pid.in_(src.members(v)), literal(v)) for v in values]
             return case(*whens, else_=literal(src.default)) if whens else literal(src.default)
@@ -379,7 +383,10 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
             obs = func.coalesce(j.c.n, 0)
         in_ip = true() if ip is base else base.c.pid.in_(select(ip.c.pid))
         specs.append(_Spec(group, scoring, in_ip, flags, obs))
-    keys = [(await st.value(v)).label(f"k{i}") for i, v in enumerate(variables)]
+    # one column per distinct source of values (`%sex` and `Patient.gender` are one)
+    sources = list(dict.fromkeys(ev.same_values(v) for v in variables))
+    keys = [(await st.value(v)).label(f"k{i}") for i, v in enumerate(sources)]
+    key_of = [sources.index(ev.same_values(v)) for v in variables]
     flag_cols = [case((f, 1), else_=0).label(f"f{i}_{j}")
                  for i, spec in enumerate(specs)
                  for j, f in enumerate([spec.in_ip, *(f for _, f in spec.flags)])]
@@ -411,20 +418,22 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
         await ev.conn.execute(text("SET LOCAL hash_mem_multiplier = 16"))
         # the materialised sets (100,000 patient ids) stay in memory, not in temporary files
         await ev.conn.execute(text("SET LOCAL work_mem = '64MB'"))
-    return _tally(await ev.conn.execute(q), specs, variables, with_patients)
+    return _tally(await ev.conn.execute(q), specs, variables, key_of, with_patients)
 
 
-def _tally(rows: Any, specs: list[_Spec], variables: list[str],
+def _tally(rows: Any, specs: list[_Spec], variables: list[str], key_of: list[int],
            with_patients: bool) -> list[GroupResult]:
-    """Per group, the rows (keys, then each group's IP flag and raw flags, count, each
-    group's observations, [patient]) merged by stratifier values and populations."""
+    """Per group, the rows (key columns, then each group's IP flag and raw flags, count, each
+    group's observations, [patient]) merged by stratifier values and populations; variable i
+    reads key column key_of[i]."""
     merged: list[dict[tuple[tuple[str, ...], frozenset[str]], list[Any]]] = [{} for _ in specs]
     present = [spec.present for spec in specs]
-    nkeys = len(variables)
+    nkeys = max(key_of, default=-1) + 1
     nflags = sum(1 + len(spec.flags) for spec in specs)
     seen: dict[tuple[int, tuple[Any, ...]], frozenset[str]] = {}
     for row in rows:
-        key = tuple("unknown" if v is None else str(v) for v in row[:nkeys])
+        columns = ["unknown" if v is None else str(v) for v in row[:nkeys]]
+        key = tuple(columns[i] for i in key_of)
         n = int(row[nkeys + nflags])
         at = nkeys
         for i, spec in enumerate(specs):

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from app.measure.evaluator import evaluation_context
 from tests.measure.cases import ADULT_BIRTH
 from tests.measure.reports import assert_strata_add_up, counts, evaluate, strata
 from tests.measure.resources import (
@@ -130,3 +131,49 @@ async def test_team_stratum_sex_strata(measure_client: httpx.AsyncClient) -> Non
     everyone = await evaluate(measure_client, "population-per-stratum")
     assert strata(everyone, "neighbourhood-team")["zl1"] == {"initial-population": 4}
     assert_strata_add_up(everyone)
+
+
+async def test_a_patient_in_two_values_of_an_axis_counts_once_in_the_first(
+    measure_client: httpx.AsyncClient,
+) -> None:
+    """Groups written by hand may put a patient in two strata or two teams (the stratification
+    engine never does): the patient counts once, in the first code the evaluation context
+    lists for the axis (stratum), else the smallest code (team)."""
+    listed = evaluation_context()["groups"]["stratum"]["codes"]
+    first, later = listed[0], listed[-1]
+    await post_transaction(
+        measure_client,
+        [
+            patient("both", ADULT_BIRTH, "male"),
+            patient("one", ADULT_BIRTH, "female"),
+            # the later value's Group is written first: the order of writing does not matter
+            group("stratum-later", ["both"], stratum=later),
+            group("stratum-first", ["both", "one"], stratum=first),
+            group("team-b", ["both"], team="zl2"),
+            group("team-a", ["both", "one"], team="zl1"),
+        ],
+    )
+    report = await evaluate(measure_client, "population-per-stratum")
+    assert counts(report) == {"initial-population": 2}
+    assert strata(report, "stratum") == {first: {"initial-population": 2}}
+    assert strata(report, "neighbourhood-team") == {"zl1": {"initial-population": 2}}
+    assert_strata_add_up(report)
+    # `Patient.gender` (a stratifier) and `%sex` (supplemental data) read one column, each
+    # reported in its own place
+    assert strata(report, "sex") == {
+        "female": {"initial-population": 1},
+        "male": {"initial-population": 1},
+    }
+    sde = {
+        o["valueCodeableConcept"]["text"]: o["component"][0]["valueInteger"]
+        for o in report["contained"]
+        if o["code"]["text"] == "sex"
+    }
+    assert sde == {"female": 1, "male": 1}
+    ages = [
+        (o["valueCodeableConcept"]["text"], o["component"][0]["valueInteger"])
+        for o in report["contained"]
+        if o["code"]["text"] == "age-band"
+    ]
+    (band,) = strata(report, "age-band")
+    assert ages == [(band, 2)]
