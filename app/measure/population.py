@@ -346,7 +346,11 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
     everyone who had one measured."""
     ev.new_statement()
     # the subject's patients once (a team's members are looked up, not every scope's)
-    u = (await ev.universe_select()).cte(ev.cte_name("u")).prefix_with("MATERIALIZED")
+    u = (await ev.universe_select()).cte(ev.cte_name("u"))
+    if ev.subject.select is not None or ev.conn.dialect.name != "sqlite":
+        # (every live Patient is one index range: SQLite reads it where it is used rather
+        # than copying 100,000 ids into a table first)
+        u = u.prefix_with("MATERIALIZED")
     ev.universe = u
     st = _Statement(ev, u.c.pid)
     ips = []
