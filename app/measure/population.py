@@ -24,6 +24,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -35,6 +36,7 @@ from app.fhir.errors import FhirError
 from app.fhir.search_params import registry
 from app.measure.criteria import And, CompiledGroup, Count, Has, Not, Or, Retrieve
 from app.measure.evaluator import OPS, Evaluator
+from app.store.schema import resource
 from app.store.search import opaque
 
 IP = "initial-population"
@@ -213,9 +215,13 @@ class _Statement:
         if self.probing and isinstance(plan, Has | Retrieve):
             rv = plan.source if isinstance(plan, Has) else plan
             if rv.res_type == "Patient" and rv.latest is None and not rv.fhirpath:
-                # the patient's own index rows, one index look-up (patient_id leads)
+                # the patient's own index rows, one index look-up (patient_id leads; the
+                # type as a literal, so that SQLite may use a partial index of Patient rows)
                 base = await self.ev._base(rv)
-                return opaque(exists(base.where(base.selected_columns[1] == self.pid)))
+                owner = base.selected_columns[1]
+                own = [owner.table.c.res_type == literal_column("'Patient'")] \
+                    if owner.table is not resource else []
+                return opaque(exists(base.where(owner == self.pid, *own)))
         key = repr(plan)  # plans hold unhashable SortKeys; their repr is their value
         within = None if self.within is None else self.within.name
         cte = self.atoms.get((key, None))
