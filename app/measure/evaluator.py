@@ -18,7 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, ColumnElement, Select, and_, exists, func, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BinaryExpression
@@ -382,7 +393,19 @@ class Evaluator:
                 d.c.res_type == "Patient", d.c.param == "birthdate", d.c.low < lo,
                 *([] if hi is None else [d.c.low >= hi]))
 
-        return ValueSource(None, list(cuts), members)
+        def band_of(pid: Any) -> ColumnElement[Any]:
+            """The band of the patient's birth date, one look-up in the partial index of
+            Patients' own dates (the type a literal, for SQLite to use it), rather than
+            hashing every patient of the region into one set per band."""
+            own = idx_date.alias("birth")
+            born = func.min(own.c.low)
+            whens = [(and_(born < lo, *([] if hi is None else [born >= hi])), literal(label))
+                     for label, (lo, hi) in cuts.items()]
+            return select(case(*whens, else_=literal(None))).where(
+                own.c.patient_id == pid, own.c.res_type == literal_column("'Patient'"),
+                own.c.param == "birthdate").scalar_subquery()
+
+        return ValueSource(None, list(cuts), members, scalar=band_of)
 
     def _group_values(self, spec: dict[str, Any]) -> ValueSource:
         """Membership of Groups selected by an identifier or code system: the patient's value
@@ -420,6 +443,7 @@ class ValueSource:
     members: Callable[[Any], Select[Any]]
     default: str | None = None
     order: list[str] | None = None
+    scalar: Callable[[Any], ColumnElement[Any]] | None = None  # the value of one patient
 
 
 _EPOCH = date(1970, 1, 1).toordinal()

@@ -309,6 +309,11 @@ class _Statement:
         the first listed in the evaluation context, where the commonest value comes first);
         past a few dozen values, a join on the patients' smallest value."""
         src = self.ev.value_source(variable)
+        if src.scalar is not None and self.ev.conn.dialect.name == "sqlite":
+            # one look-up per patient of a small index: cheaper for SQLite than filling an
+            # ephemeral index per value; PostgreSQL hashes sets faster than it runs a
+            # correlated sub-query per patient (the cohort: 0.43 s against 0.51)
+            return src.scalar(self.pid)
         values = src.values if isinstance(src.values, list) else [
             row[0] for row in await self.ev.conn.execute(src.values)]
         if src.order is not None:
