@@ -177,3 +177,21 @@ async def test_a_patient_in_two_values_of_an_axis_counts_once_in_the_first(
     ]
     (band,) = strata(report, "age-band")
     assert ages == [(band, 2)]
+
+
+async def test_a_patient_without_a_birth_date_has_an_unknown_age_band(
+    measure_client: httpx.AsyncClient,
+) -> None:
+    """The cohort holds every live patient: one without a birth date is in the 'unknown' age
+    band (and its supplemental data), beside one with a birth date."""
+    undated = patient("undated", ADULT_BIRTH)
+    del undated["birthDate"]
+    await post_transaction(measure_client, [undated, patient("dated", ADULT_BIRTH)])
+    report = await evaluate(measure_client, "population-per-stratum")
+    (band,) = (b for b in strata(report, "age-band") if b != "unknown")
+    assert strata(report, "age-band") == {
+        band: {"initial-population": 1},
+        "unknown": {"initial-population": 1},
+    }
+    one = await evaluate(measure_client, "population-per-stratum", subject="Patient/undated")
+    assert strata(one, "age-band") == {"unknown": {"initial-population": 1}}
