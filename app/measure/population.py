@@ -434,8 +434,8 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
         # the materialised sets (100,000 patient ids) stay in memory, not in temporary files
         await ev.conn.execute(text("SET LOCAL work_mem = '64MB'"))
         # planned for this execution's values, also when the driver's prepared statement is
-        # reused (a generic plan cannot use the partial index of Patients' own dates, and
-        # plans the CASE chains from default estimates)
+        # reused: a generic plan, from default estimates, ran hypertension in 0.53 s against
+        # 0.44 s
         await ev.conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     return _tally(await ev.conn.execute(q), specs, variables, key_of, with_patients)
 

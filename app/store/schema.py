@@ -130,10 +130,9 @@ idx_date = _index_table(
 # a Patient's own dates (birthdate, death-date) by patient: a measure tests each patient of a
 # diagnosis for its age with one look-up, and this index holds Patient rows only (a few MB that
 # stay cached) where the (patient_id, ...) one above holds every clinical date of the patient (a
-# page read per look-up). The look-ups name the type as a literal: SQLite uses a partial index
-# only for terms it can see.
-# (The columns of the one above, so that SQLite's planner, seeing the same terms usable in
-# both, takes the smaller.)
+# page read per look-up). The look-ups name the type as a literal (SQLite uses a partial index
+# only for terms it can see), and the columns are those of the index above, so that SQLite's
+# planner, finding the same terms usable in both, takes the smaller.
 Index("ix_idx_date_patient_own", *(idx_date.c[c] for c in (
     "patient_id", "res_type", "param", "low", "high", "res_pk")),
       postgresql_where=idx_date.c.res_type == "Patient",
