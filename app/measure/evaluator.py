@@ -66,6 +66,13 @@ def evaluation_context() -> dict[str, Any]:
     return loaded
 
 
+def patient_rows(table: Any) -> ColumnElement[bool]:
+    """`res_type = 'Patient'` on an index table (or its alias), as a literal: a look-up of a
+    Patient's own rows then may use the partial index of those rows (migration 0005), which
+    SQLite considers only for terms it can see, not for bound values."""
+    return table.c.res_type == literal_column("'Patient'")
+
+
 @dataclass
 class Subject:
     """The patients an evaluation covers: one patient, a Group's members, a practitioner's
@@ -387,22 +394,23 @@ class Evaluator:
                              else born_before(b["max"] + 1)) for b in bands}
         d = idx_date
 
-        def members(label: str) -> Select[Any]:
+        def in_band(born: Any, label: str) -> ColumnElement[bool]:
             lo, hi = cuts[label]
+            return and_(born < lo, *([] if hi is None else [born >= hi]))
+
+        def members(label: str) -> Select[Any]:
             return select(d.c.patient_id).where(
-                d.c.res_type == "Patient", d.c.param == "birthdate", d.c.low < lo,
-                *([] if hi is None else [d.c.low >= hi]))
+                d.c.res_type == "Patient", d.c.param == "birthdate", in_band(d.c.low, label))
 
         def band_of(pid: Any) -> ColumnElement[Any]:
             """The band of the patient's birth date, one look-up in the partial index of
-            Patients' own dates (the type a literal, for SQLite to use it), rather than
-            hashing every patient of the region into one set per band."""
+            Patients' own dates, rather than hashing every patient of the region into one
+            set per band."""
             own = idx_date.alias("birth")
             born = func.min(own.c.low)
-            whens = [(and_(born < lo, *([] if hi is None else [born >= hi])), literal(label))
-                     for label, (lo, hi) in cuts.items()]
-            return select(case(*whens, else_=literal(None))).where(
-                own.c.patient_id == pid, own.c.res_type == literal_column("'Patient'"),
+            return select(case(*[(in_band(born, label), literal(label)) for label in cuts],
+                               else_=literal(None))).where(
+                own.c.patient_id == pid, patient_rows(own),
                 own.c.param == "birthdate").scalar_subquery()
 
         return ValueSource(None, list(cuts), members, scalar=band_of)

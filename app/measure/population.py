@@ -24,7 +24,6 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    literal_column,
     not_,
     or_,
     select,
@@ -35,7 +34,7 @@ from sqlalchemy import (
 from app.fhir.errors import FhirError
 from app.fhir.search_params import registry
 from app.measure.criteria import And, CompiledGroup, Count, Has, Not, Or, Retrieve
-from app.measure.evaluator import OPS, Evaluator
+from app.measure.evaluator import OPS, Evaluator, patient_rows
 from app.store.schema import resource
 from app.store.search import opaque
 
@@ -219,8 +218,7 @@ class _Statement:
                 # type as a literal, so that SQLite may use a partial index of Patient rows)
                 base = await self.ev._base(rv)
                 owner = base.selected_columns[1]
-                own = [owner.table.c.res_type == literal_column("'Patient'")] \
-                    if owner.table is not resource else []
+                own = [patient_rows(owner.table)] if owner.table is not resource else []
                 return opaque(exists(base.where(owner == self.pid, *own)))
         key = repr(plan)  # plans hold unhashable SortKeys; their repr is their value
         within = None if self.within is None else self.within.name
