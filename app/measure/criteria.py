@@ -492,6 +492,8 @@ def _context_expr(crit: dict[str, Any], where: str) -> str:
     text = (crit.get("expression") or "").strip()
     if crit.get("language") != FHIRPATH:
         raise _error(where, f"stratifier criteria use {FHIRPATH}")
+    if text == "%sex":  # the same values as Patient.gender: one column when both are used
+        return "Patient.gender"
     if text.startswith("%") and text[1:] in CONTEXT_VARIABLES:
         return text[1:]
     if text.startswith("Patient."):

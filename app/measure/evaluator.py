@@ -341,16 +341,9 @@ class Evaluator:
 
     # -- stratifier values ------------------------------------------------------------------
 
-    @staticmethod
-    def same_values(variable: str) -> str:
-        """The variable naming the same values: `%sex` is `Patient.gender` (a Measure may
-        stratify by one and report the other as supplemental data: one CASE for both)."""
-        return "Patient.gender" if variable == "sex" else variable
-
     def value_source(self, variable: str) -> ValueSource:
         """Where a stratifier's values come from: a context variable or `Patient.<param>`."""
         ctx = evaluation_context()
-        variable = self.same_values(variable)
         if variable == "ageBand":
             return self._age_bands(ctx["ageBands"])
         if variable.startswith("Patient."):

@@ -396,10 +396,7 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
             obs = func.coalesce(j.c.n, 0)
         in_ip = true() if ip is base else base.c.pid.in_(select(ip.c.pid))
         specs.append(_Spec(group, scoring, in_ip, flags, obs))
-    # one column per distinct source of values (`%sex` and `Patient.gender` are one)
-    sources = list(dict.fromkeys(ev.same_values(v) for v in variables))
-    keys = [(await st.value(v)).label(f"k{i}") for i, v in enumerate(sources)]
-    key_of = [sources.index(ev.same_values(v)) for v in variables]
+    keys = [(await st.value(v)).label(f"k{i}") for i, v in enumerate(variables)]
     flag_cols = [case((f, 1), else_=0).label(f"f{i}_{j}")
                  for i, spec in enumerate(specs)
                  for j, f in enumerate([spec.in_ip, *(f for _, f in spec.flags)])]
@@ -435,22 +432,20 @@ async def evaluate_groups(ev: Evaluator, groups: list[tuple[CompiledGroup, str]]
         # reused: a generic plan, from default estimates, ran hypertension in 0.53 s against
         # 0.44 s
         await ev.conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    return _tally(await ev.conn.execute(q), specs, variables, key_of, with_patients)
+    return _tally(await ev.conn.execute(q), specs, variables, with_patients)
 
 
-def _tally(rows: Any, specs: list[_Spec], variables: list[str], key_of: list[int],
+def _tally(rows: Any, specs: list[_Spec], variables: list[str],
            with_patients: bool) -> list[GroupResult]:
-    """Per group, the rows (key columns, then each group's IP flag and raw flags, count, each
-    group's observations, [patient]) merged by stratifier values and populations; variable i
-    reads key column key_of[i]."""
+    """Per group, the rows (keys, then each group's IP flag and raw flags, count, each
+    group's observations, [patient]) merged by stratifier values and populations."""
     merged: list[dict[tuple[tuple[str, ...], frozenset[str]], list[Any]]] = [{} for _ in specs]
     present = [spec.present for spec in specs]
-    nkeys = max(key_of, default=-1) + 1
+    nkeys = len(variables)
     nflags = sum(1 + len(spec.flags) for spec in specs)
     seen: dict[tuple[int, tuple[Any, ...]], frozenset[str]] = {}
     for row in rows:
-        columns = ["unknown" if v is None else str(v) for v in row[:nkeys]]
-        key = tuple(columns[i] for i in key_of)
+        key = tuple("unknown" if v is None else str(v) for v in row[:nkeys])
         n = int(row[nkeys + nflags])
         at = nkeys
         for i, spec in enumerate(specs):

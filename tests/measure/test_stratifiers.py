@@ -193,5 +193,11 @@ async def test_a_patient_without_a_birth_date_has_an_unknown_age_band(
         band: {"initial-population": 1},
         "unknown": {"initial-population": 1},
     }
+    sde = {
+        o["valueCodeableConcept"]["text"]: o["component"][0]["valueInteger"]
+        for o in report["contained"]
+        if o["code"]["text"] == "age-band"
+    }
+    assert sde == {band: 1, "unknown": 1}
     one = await evaluate(measure_client, "population-per-stratum", subject="Patient/undated")
     assert strata(one, "age-band") == {"unknown": {"initial-population": 1}}
